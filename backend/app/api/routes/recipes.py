@@ -1,0 +1,52 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, status
+
+from app.api.deps import SessionDep
+from app.crud import recipe as crud
+from app.schemas.errors import ErrorMessage
+from app.schemas.recipe import Recipe, RecipeCreate, RecipeSearchResults, RecipeUpdate
+from app.schemas.types import MAX_ID, MAX_TEXT_LENGTH, reject_unstorable_text
+
+router = APIRouter(tags=["recipes"])
+
+RecipeId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}
+
+
+@router.get("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND)
+def fetch_recipe(recipe_id: RecipeId, session: SessionDep) -> Any:
+    """One recipe by its id."""
+    return crud.get_recipe(session, recipe_id)
+
+
+@router.get("/search/", response_model=RecipeSearchResults)
+def search_recipes(
+    session: SessionDep,
+    keyword: Annotated[
+        str | None,
+        Query(min_length=3, max_length=MAX_TEXT_LENGTH, examples=["chicken"]),
+    ] = None,
+    max_results: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Any:
+    """Recipes whose label contains the keyword, ignoring case; `%` and `_` match themselves."""
+    if keyword is not None:
+        reject_unstorable_text(keyword)
+    return {"results": crud.search_recipes(session, keyword, max_results)}
+
+
+@router.post("/recipe/", status_code=status.HTTP_201_CREATED, response_model=Recipe)
+def create_recipe(recipe_in: RecipeCreate, session: SessionDep) -> Any:
+    """Store a new recipe; `submitter_id` must name an existing user or be null."""
+    return crud.create_recipe(session, recipe_in)
+
+
+@router.patch("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND)
+def update_recipe(recipe_id: RecipeId, changes: RecipeUpdate, session: SessionDep) -> Any:
+    """Change only the fields present in the payload."""
+    return crud.update_recipe(session, recipe_id, changes)
+
+
+@router.delete("/recipe/{recipe_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+def delete_recipe(recipe_id: RecipeId, session: SessionDep) -> None:
+    crud.delete_recipe(session, recipe_id)

@@ -1,0 +1,33 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, status
+
+from app.api.deps import SessionDep
+from app.core.errors import NotFound
+from app.crud import user as crud
+from app.schemas.errors import ErrorMessage
+from app.schemas.types import MAX_ID
+from app.schemas.user import User, UserCreate
+
+router = APIRouter(tags=["users"])
+
+
+@router.post(
+    "/user/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=User,
+    responses={409: {"model": ErrorMessage, "description": "Email already registered"}},
+)
+def create_user(user_in: UserCreate, session: SessionDep) -> Any:
+    """Register a user; the email is compared case-insensitively."""
+    return crud.create_user(session, user_in)
+
+
+@router.get("/user/{user_id}", response_model=User, responses={404: {"model": ErrorMessage}})
+def fetch_user(
+    user_id: Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])], session: SessionDep
+) -> Any:
+    user = crud.user_by_id(session, user_id)
+    if user is None:
+        raise NotFound(f"User with ID {user_id} not found")
+    return user

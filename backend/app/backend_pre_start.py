@@ -1,0 +1,92 @@
+"""Prestart step 1: wait until the database accepts connections.
+
+A database that is still starting (or not yet reachable) is waited for, up to PRESTART_MAX_WAIT
+seconds; a mistake in the configuration (wrong password, missing database) ends the job at once,
+since waiting cannot fix it.
+"""
+
+import logging
+import sys
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_fixed
+
+from app.core.config import Settings, get_settings, mask_password
+from app.core.logging import configure_logging
+from app.db.session import create_db_engine
+
+logger = logging.getLogger("app.backend_pre_start")
+
+# Substrings of libpq/psycopg2 messages for conditions that go away by themselves.
+TRANSIENT_MARKERS = (
+    "connection refused",
+    "could not connect to server",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "timeout expired",
+    "connection timed out",
+    "could not translate host name",  # the db container's name is not in DNS yet
+    "temporary failure in name resolution",
+    "no route to host",
+    "server closed the connection unexpectedly",
+    "too many clients already",
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and any(
+        marker in str(exc).lower() for marker in TRANSIENT_MARKERS
+    )
+
+
+def check_connection(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _log_attempt(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    first_line = str(exc).strip().splitlines()[0] if exc else "unknown error"
+    logger.warning(
+        "database not ready (attempt %d, %.1fs elapsed): %s",
+        state.attempt_number,
+        state.seconds_since_start,
+        first_line,
+    )
+
+
+def wait_for_database(settings: Settings) -> None:
+    engine = create_db_engine(settings, pooled=False)
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_delay(settings.PRESTART_MAX_WAIT),
+        wait=wait_fixed(settings.PRESTART_RETRY_INTERVAL),
+        before_sleep=_log_attempt,
+        reraise=True,
+    )
+    try:
+        retrying(check_connection, engine)
+    finally:
+        engine.dispose()
+
+
+def main() -> int:
+    settings = get_settings()
+    configure_logging(settings.LOG_LEVEL)
+    url = mask_password(settings.database_url)
+    logger.info("waiting for database %s (at most %ss)", url, settings.PRESTART_MAX_WAIT)
+    try:
+        wait_for_database(settings)
+    except OperationalError as exc:
+        reason = "gave up waiting" if is_transient(exc) else "cannot connect, not retrying"
+        logger.error("%s for %s: %s", reason, url, str(exc.orig or exc).strip())
+        return 1
+    logger.info("database %s is ready", url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

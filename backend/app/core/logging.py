@@ -1,0 +1,9 @@
+import logging
+
+
+def configure_logging(level: str) -> None:
+    """Plain lines on stderr; gunicorn and uvicorn keep their own handlers."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
+    )

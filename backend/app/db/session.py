@@ -1,0 +1,67 @@
+"""Engine and session factories, built from settings by whoever needs them (app, prestart, tests).
+
+Nothing here connects at import time: each gunicorn worker builds its own engine in the app's
+lifespan, after the fork, so no pooled connection is ever shared between processes.
+"""
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from app.core.config import Settings
+
+
+def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
+    """An engine tuned for the URL's dialect; `pooled=False` for one-off jobs like prestart."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(settings, url.render_as_string(hide_password=False))
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if pooled:
+        options |= {
+            "pool_size": settings.DB_POOL_SIZE,
+            "max_overflow": settings.DB_MAX_OVERFLOW,
+            "pool_recycle": settings.DB_POOL_RECYCLE,
+            "pool_timeout": settings.DB_POOL_TIMEOUT,
+        }
+    else:
+        options["poolclass"] = NullPool
+    connect_args: dict[str, Any] = {}
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg2":
+        connect_args["connect_timeout"] = settings.DB_CONNECT_TIMEOUT
+        connect_args["application_name"] = "recipe-api"
+        if settings.DB_STATEMENT_TIMEOUT_MS:
+            connect_args["options"] = f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS}"
+    return create_engine(url, connect_args=connect_args, **options)
+
+
+def _create_sqlite_engine(settings: Settings, url: str) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={
+            # FastAPI runs sync endpoints in a thread pool; the pool hands each thread its own.
+            "check_same_thread": False,
+            "timeout": settings.SQLITE_BUSY_TIMEOUT_MS / 1000,
+        },
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL lets readers proceed while one writer commits; NORMAL sync is durable across
+        # application crashes (https://www.sqlite.org/wal.html#performance_considerations).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(settings.SQLITE_BUSY_TIMEOUT_MS)}")
+        cursor.close()
+
+    return engine
+
+
+def create_session_factory(engine: Engine) -> sessionmaker[Session]:
+    # expire_on_commit=False: responses are built from objects after the commit without reloading.
+    return sessionmaker(bind=engine, expire_on_commit=False)

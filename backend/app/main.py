@@ -1,0 +1,63 @@
+"""The ASGI application: `app.main:app` for servers, `create_app(settings)` for tests."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app.api.errors import register_error_handlers
+from app.api.main import api_router
+from app.core.config import Settings, get_settings, mask_password
+from app.core.logging import configure_logging
+from app.db.session import create_db_engine, create_session_factory
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Built here, not at import: each gunicorn worker gets its own pool after the fork.
+        engine = create_db_engine(settings)
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        logger.info("database: %s", mask_password(engine.url))
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    docs = settings.DOCS_ENABLED
+    app = FastAPI(
+        title="Recipe API",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        max_body_size=settings.MAX_BODY_SIZE,
+    )
+    app.state.settings = settings
+    if settings.CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.CORS_ORIGINS,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Content-Type"],
+        )
+    register_error_handlers(app)
+    app.include_router(api_router)
+    return app
+
+
+def _create_default_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.LOG_LEVEL)
+    return create_app(settings)
+
+
+app = _create_default_app()

@@ -1,0 +1,87 @@
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    JsonValue,
+    UrlConstraints,
+    field_validator,
+)
+
+from app.schemas.types import MAX_TEXT_LENGTH, DbId, RequiredText, Text
+
+EXAMPLE_RECIPE: dict[str, JsonValue] = {
+    "label": "Chicken Vesuvio",
+    "source": "Serious Eats",
+    "url": "http://www.seriouseats.com/recipes/2011/12/chicken-vesuvio-recipe.html",
+    "submitter_id": 1,
+}
+
+
+def _url_as_text(value: AnyUrl) -> str:
+    # Store what the client sent (normalised), not pydantic's Url object.
+    text = str(value)
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ValueError(f"URL must be at most {MAX_TEXT_LENGTH} characters")
+    return text
+
+
+RecipeUrl = Annotated[
+    AnyUrl,
+    UrlConstraints(max_length=MAX_TEXT_LENGTH, allowed_schemes=["http", "https"]),
+    AfterValidator(_url_as_text),
+]
+
+
+class RecipeBase(BaseModel):
+    label: RequiredText
+    source: Text | None = None
+    url: RecipeUrl | None = None
+    submitter_id: DbId | None = None
+
+
+class RecipeCreate(RecipeBase):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_RECIPE]})
+
+    # The tutorial's payload has all four fields; requiring them keeps clients explicit.
+    source: Text | None
+    url: RecipeUrl | None
+    submitter_id: DbId | None
+
+
+class RecipeUpdate(BaseModel):
+    """Partial update: only the fields present in the payload change."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"label": "Chicken Vesuvio (v2)"}]}
+    )
+
+    label: RequiredText | None = None
+    source: Text | None = None
+    url: RecipeUrl | None = None
+    submitter_id: DbId | None = None
+
+    @field_validator("label")
+    @classmethod
+    def _label_not_null(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("label cannot be null")
+        return value
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra={"examples": [{"id": 1, **EXAMPLE_RECIPE}]}
+    )
+
+    id: int
+    label: str
+    source: str | None
+    url: str | None
+    submitter_id: int | None
+
+
+class RecipeSearchResults(BaseModel):
+    results: list[Recipe]

@@ -1,0 +1,49 @@
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+
+from app.schemas.types import MAX_TEXT_LENGTH, Text
+
+
+def _lowercase(value: str) -> str:
+    return value.lower()
+
+
+# Lower-cased on the way in: addresses are compared case-insensitively by the unique constraint.
+Email = Annotated[EmailStr, Field(max_length=MAX_TEXT_LENGTH), AfterValidator(_lowercase)]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"email": "cook@example.com", "first_name": "Ada", "surname": "Lovelace"}]
+        },
+    )
+
+    email: Email
+    first_name: Text | None = None
+    surname: Text | None = None
+
+
+class User(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 1,
+                    "email": "cook@example.com",
+                    "first_name": "Ada",
+                    "surname": "Lovelace",
+                    "is_superuser": False,
+                }
+            ]
+        },
+    )
+
+    id: int
+    email: str
+    first_name: str | None
+    surname: str | None
+    is_superuser: bool

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs a hashed lock file into .venv (created if missing), only when the lock changed.
+# Usage: scripts/install.sh [requirements.txt|requirements-dev.txt]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+lock=${1:-requirements.txt}
+venv=.venv
+python=${PYTHON:-python3}
+stamp="$venv/.installed-$(basename "$lock" .txt)"
+digest=$(sha256sum "$lock" | cut -d' ' -f1)
+
+if [ ! -x "$venv/bin/python" ]; then
+    echo "creating $venv"
+    "$python" -m venv "$venv"
+fi
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
+    exit 0
+fi
+echo "installing $lock into $venv"
+if command -v uv >/dev/null 2>&1; then
+    uv pip install --quiet --python "$venv/bin/python" --require-hashes -r "$lock"
+else
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
+fi
+# Installing the dev lock also satisfies the runtime one.
+echo "$digest" >"$stamp"
+if [ "$lock" = requirements-dev.txt ]; then
+    sha256sum requirements.txt | cut -d' ' -f1 >"$venv/.installed-requirements"
+fi
