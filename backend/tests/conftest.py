@@ -1,0 +1,100 @@
+"""Databases for the tests: SQLite files, and PostgreSQL from TEST_DATABASE_URL or testcontainers.
+
+Each test that asks for `database_url` runs once per database, on a schema built by the
+migrations, and starts from empty tables.
+"""
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.support import migrate, postgres_database, sqlite_url
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A URL of a role that may create databases; the tests make and drop their own."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    if _docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:17-alpine", driver="psycopg2") as container:
+            yield container.get_connection_url()
+        return
+    reason = "PostgreSQL unavailable: set TEST_DATABASE_URL or start a Docker engine"
+    if os.environ.get("REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{reason} (REQUIRE_POSTGRES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """One PostgreSQL database per test session, at the head revision."""
+    with postgres_database(postgres_admin_url) as url:
+        migrate(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    migrate(sqlite_url(path))
+    return path
+
+
+def _empty_tables(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text('TRUNCATE "user", recipe RESTART IDENTITY CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("migrated_sqlite_template"), path)
+        yield sqlite_url(path)
+        return
+    url: str = request.getfixturevalue("migrated_postgres_url")
+    _empty_tables(url)
+    yield url
+    _empty_tables(url)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(DATABASE_URL=database_url, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
