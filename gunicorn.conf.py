@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "backend"))
 
-from app.core.config import get_settings  # noqa: E402
+from app.core.config import get_settings
 
 
 def default_worker_count(cores: int | None = None) -> int:
