@@ -1,7 +1,7 @@
 """Gunicorn settings for `scripts/start.sh`; values come from the app's settings (environment/.env).
 
 Nothing here touches the database: each worker builds its own engine in the app's lifespan,
-after the fork.
+after the fork (`preload_app` stays off).
 """
 
 import os
@@ -13,21 +13,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "backend"))
 from app.core.config import get_settings
 
 
+def available_cores() -> int:
+    """CPUs this process may run on (a cpuset or `taskset` limits this; a CPU quota does not)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def default_worker_count(cores: int | None = None) -> int:
     """One async worker per core plus one, capped: each worker also runs a thread pool."""
-    return max(2, min((cores or os.cpu_count() or 1) + 1, 8))
+    return max(2, min((cores or available_cores()) + 1, 8))
 
 
 _settings = get_settings()
 
 wsgi_app = "app.main:app"
+# The worker that shipped inside uvicorn is deprecated; it now lives in `uvicorn-worker`.
 worker_class = "uvicorn_worker.UvicornWorker"
+preload_app = False
 bind = f"{_settings.HOST}:{_settings.PORT}"
 workers = _settings.WEB_CONCURRENCY or default_worker_count()
 # Workers read this to size their warning about the database's connection limit.
 os.environ["WEB_CONCURRENCY"] = str(workers)
 
 timeout = _settings.GUNICORN_TIMEOUT
+# On SIGTERM workers stop accepting, finish the requests in flight within this many seconds,
+# then the master exits 0. Keep the orchestrator's grace period (compose stop_grace_period) longer.
 graceful_timeout = _settings.GUNICORN_GRACEFUL_TIMEOUT
 keepalive = _settings.GUNICORN_KEEPALIVE
 forwarded_allow_ips = _settings.FORWARDED_ALLOW_IPS
@@ -37,3 +49,7 @@ errorlog = "-"
 loglevel = _settings.LOG_LEVEL
 # Worker heartbeat files in memory, not on a container's overlay filesystem.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
+# Gunicorn 25.1+ opens a control socket for `gunicornc` in $XDG_RUNTIME_DIR or ~/.gunicorn by
+# default. Nothing here uses it; a non-root container user has no writable home, and two servers
+# on one host would fight over the same path.
+control_socket_disable = True

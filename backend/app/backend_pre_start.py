@@ -33,6 +33,7 @@ TRANSIENT_MARKERS = (
     "no route to host",
     "server closed the connection unexpectedly",
     "too many clients already",
+    "remaining connection slots are reserved",  # the same, seen by a role that is no superuser
 )
 
 

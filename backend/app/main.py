@@ -4,6 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -11,6 +12,7 @@ from app.api.errors import register_error_handlers
 from app.api.main import api_router
 from app.core.config import Settings, get_settings, mask_password
 from app.core.logging import configure_logging
+from app.db.capacity import warn_if_pools_exceed_database_limit
 from app.db.session import create_db_engine, create_session_factory
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = create_session_factory(engine)
         logger.info("database: %s", mask_password(engine.url))
         try:
+            await anyio.to_thread.run_sync(warn_if_pools_exceed_database_limit, engine, settings)
             yield
         finally:
             engine.dispose()

@@ -34,12 +34,20 @@ class RunningServer:
 
 @contextmanager
 def gunicorn_server(
-    database_url: str, workers: int = 2, ready_path: str = "/health/ready", **settings: str
+    database_url: str | None,
+    workers: int = 2,
+    ready_path: str = "/health/ready",
+    **settings: str,
 ) -> Iterator[RunningServer]:
-    """Start `scripts/start.sh` on a free loopback port and wait until `ready_path` answers 200."""
+    """Start `scripts/start.sh` on a free loopback port and wait until `ready_path` answers 200.
+
+    `database_url=None` leaves DATABASE_URL unset, for settings given as compose gives them
+    (`POSTGRES_SERVER=...` and the rest in `settings`).
+    """
     port = free_port()
+    if database_url is not None:
+        settings = {"DATABASE_URL": database_url, **settings}
     env = script_env(
-        DATABASE_URL=database_url,
         HOST="127.0.0.1",
         PORT=str(port),
         WEB_CONCURRENCY=str(workers),

@@ -1,17 +1,28 @@
 """Maps domain and database errors to HTTP responses, in one place."""
 
 import logging
+import math
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.core.errors import AppError, InvalidReference
+from app.schemas.errors import ErrorMessage
 
 logger = logging.getLogger(__name__)
 
 DATABASE_UNAVAILABLE = "Database unavailable, try again shortly"
+
+# FastAPI answers 400, not 422, when a body is not UTF-8 text at all; routes that read a body
+# declare it, so the published schema covers every status a client can get.
+UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorMessage, "description": "The body could not be read as UTF-8 JSON"}
+}
 
 
 async def app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
@@ -38,6 +49,27 @@ async def database_unavailable_handler(request: Request, exc: Exception) -> JSON
     )
 
 
+def _json_safe(value: Any) -> Any:
+    """`value` as JSON can carry it: NaN and infinity as text, lone surrogates replaced."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_json_safe(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+async def request_validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own 422 body, made encodable: it echoes the client's input, and echoing a NaN,
+    an infinity or a lone UTF-16 surrogate (all valid in Python's JSON parser) failed with a 500.
+    """
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
 def is_connection_problem(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) or exc.connection_invalidated
 
@@ -52,5 +84,6 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
 
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error_handler)
+    app.add_exception_handler(RequestValidationError, request_validation_error_handler)
     app.add_exception_handler(DBAPIError, database_error_handler)
     app.add_exception_handler(PoolTimeoutError, database_unavailable_handler)

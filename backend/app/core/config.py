@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, computed_field, field_validator
+from pydantic import Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -19,6 +19,10 @@ def normalise_database_url(url: str) -> str:
 def mask_password(url: str | URL) -> str:
     """The URL as it may appear in logs and responses: password replaced by `***`."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+# The password .env.example ships with: fine on a laptop, refused in production.
+PLACEHOLDER_PASSWORD = "change-me"
 
 
 class Settings(BaseSettings):
@@ -78,6 +82,14 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.lstrip().startswith("["):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_password(self) -> "Settings":
+        if self.ENVIRONMENT == "production" and self.POSTGRES_PASSWORD == PLACEHOLDER_PASSWORD:
+            raise ValueError(
+                "POSTGRES_PASSWORD is the placeholder from .env.example; set a real password"
+            )
+        return self
 
     @computed_field  # type: ignore[prop-decorator]
     @property

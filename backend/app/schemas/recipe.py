@@ -6,6 +6,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     JsonValue,
+    PlainSerializer,
     UrlConstraints,
     field_validator,
 )
@@ -32,6 +33,9 @@ RecipeUrl = Annotated[
     AnyUrl,
     UrlConstraints(max_length=MAX_TEXT_LENGTH, allowed_schemes=["http", "https"]),
     AfterValidator(_url_as_text),
+    # The value is a str after the validator; without this, every model_dump() warns that it
+    # expected an AnyUrl.
+    PlainSerializer(str, return_type=str),
 ]
 
 

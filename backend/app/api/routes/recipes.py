@@ -1,8 +1,10 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
+from pydantic import AfterValidator
 
 from app.api.deps import SessionDep
+from app.api.errors import UNREADABLE_BODY
 from app.crud import recipe as crud
 from app.schemas.errors import ErrorMessage
 from app.schemas.recipe import Recipe, RecipeCreate, RecipeSearchResults, RecipeUpdate
@@ -24,24 +26,28 @@ def fetch_recipe(recipe_id: RecipeId, session: SessionDep) -> Any:
 def search_recipes(
     session: SessionDep,
     keyword: Annotated[
-        str | None,
+        # Validated as part of the query, so a NUL in it is a 422 (raised in the body: a 500).
+        Annotated[str, AfterValidator(reject_unstorable_text)] | None,
         Query(min_length=3, max_length=MAX_TEXT_LENGTH, examples=["chicken"]),
     ] = None,
     max_results: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Any:
     """Recipes whose label contains the keyword, ignoring case; `%` and `_` match themselves."""
-    if keyword is not None:
-        reject_unstorable_text(keyword)
     return {"results": crud.search_recipes(session, keyword, max_results)}
 
 
-@router.post("/recipe/", status_code=status.HTTP_201_CREATED, response_model=Recipe)
+@router.post(
+    "/recipe/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Recipe,
+    responses=UNREADABLE_BODY,
+)
 def create_recipe(recipe_in: RecipeCreate, session: SessionDep) -> Any:
     """Store a new recipe; `submitter_id` must name an existing user or be null."""
     return crud.create_recipe(session, recipe_in)
 
 
-@router.patch("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND)
+@router.patch("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND | UNREADABLE_BODY)
 def update_recipe(recipe_id: RecipeId, changes: RecipeUpdate, session: SessionDep) -> Any:
     """Change only the fields present in the payload."""
     return crud.update_recipe(session, recipe_id, changes)

@@ -3,6 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, status
 
 from app.api.deps import SessionDep
+from app.api.errors import UNREADABLE_BODY
 from app.core.errors import NotFound
 from app.crud import user as crud
 from app.schemas.errors import ErrorMessage
@@ -16,7 +17,10 @@ router = APIRouter(tags=["users"])
     "/user/",
     status_code=status.HTTP_201_CREATED,
     response_model=User,
-    responses={409: {"model": ErrorMessage, "description": "Email already registered"}},
+    responses={
+        409: {"model": ErrorMessage, "description": "Email already registered"},
+        **UNREADABLE_BODY,
+    },
 )
 def create_user(user_in: UserCreate, session: SessionDep) -> Any:
     """Register a user; the email is compared case-insensitively."""

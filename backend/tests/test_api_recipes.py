@@ -1,0 +1,345 @@
+"""GET/POST/PATCH/DELETE /recipe/ on SQLite and PostgreSQL (`client` runs each on both)."""
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.support import free_port
+
+URL = "https://example.com/recipes/stew"
+
+
+def new_user(client: TestClient, email: str = "cook@example.com") -> dict[str, Any]:
+    response = client.post("/user/", json={"email": email})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def recipe_payload(**overrides: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "label": "Beef Stew",
+        "source": "Grandma",
+        "url": URL,
+        "submitter_id": None,
+    }
+    payload.update(overrides)
+    return payload
+
+
+def new_recipe(client: TestClient, **overrides: Any) -> dict[str, Any]:
+    response = client.post("/recipe/", json=recipe_payload(**overrides))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def error_locations(response: Any) -> list[list[Any]]:
+    return [error["loc"] for error in response.json()["detail"]]
+
+
+def test_get_recipe_returns_every_stored_field(client: TestClient) -> None:
+    user = new_user(client)
+    created = new_recipe(client, submitter_id=user["id"])
+
+    response = client.get(f"/recipe/{created['id']}")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "id": created["id"],
+        "label": "Beef Stew",
+        "source": "Grandma",
+        "url": URL,
+        "submitter_id": user["id"],
+    }
+
+
+@pytest.mark.parametrize("recipe_id", [1, 999, 2_147_483_647])
+def test_get_unknown_recipe_is_404_naming_the_id(client: TestClient, recipe_id: int) -> None:
+    response = client.get(f"/recipe/{recipe_id}")
+
+    assert response.status_code == 404, response.text
+    assert response.json() == {"detail": f"Recipe with ID {recipe_id} not found"}
+
+
+@pytest.mark.parametrize("recipe_id", ["0", "-1", "2147483648", "abc"])
+def test_get_recipe_with_impossible_id_is_422_not_500(client: TestClient, recipe_id: str) -> None:
+    response = client.get(f"/recipe/{recipe_id}")
+
+    assert response.status_code == 422, response.text
+
+
+# A serializer warning (the url stored as str, typed AnyUrl) would surface here as a 500.
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_create_recipe_returns_201_and_stores_it(client: TestClient) -> None:
+    user = new_user(client)
+
+    response = client.post("/recipe/", json=recipe_payload(submitter_id=user["id"]))
+
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert isinstance(created["id"], int), created
+    assert created == {"id": created["id"], **recipe_payload(submitter_id=user["id"])}
+    stored = client.get(f"/recipe/{created['id']}")
+    assert stored.status_code == 200, stored.text
+    assert stored.json() == created
+
+
+def test_create_recipe_accepts_null_optional_values(client: TestClient) -> None:
+    created = new_recipe(client, source=None, url=None, submitter_id=None)
+
+    stored = client.get(f"/recipe/{created['id']}").json()
+    assert stored == {
+        "id": created["id"],
+        "label": "Beef Stew",
+        "source": None,
+        "url": None,
+        "submitter_id": None,
+    }
+
+
+def test_create_recipe_stores_256_characters_of_any_script(client: TestClient) -> None:
+    """The limit is in characters, not bytes: PostgreSQL's varchar(256) must accept it all."""
+    label = "é" * 255 + "🍲"
+    source = "ß" * 256
+    url = "https://example.com/" + "a" * (256 - len("https://example.com/"))
+
+    created = new_recipe(client, label=label, source=source, url=url)
+
+    stored = client.get(f"/recipe/{created['id']}").json()
+    assert (stored["label"], stored["source"], stored["url"]) == (label, source, url), stored
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/stew",
+        "javascript:alert(1)",
+        "file:///etc/passwd",
+        "mailto:cook@example.com",
+        "example.com/stew",
+        "not a url",
+        "",
+    ],
+)
+def test_create_recipe_rejects_url_that_is_not_http(client: TestClient, url: str) -> None:
+    response = client.post("/recipe/", json=recipe_payload(url=url))
+
+    assert response.status_code == 422, response.text
+    assert ["body", "url"] in error_locations(response), response.text
+    assert client.get("/search/").json() == {"results": []}
+
+
+@pytest.mark.parametrize("field", ["label", "source", "url", "submitter_id"])
+def test_create_recipe_rejects_missing_field(client: TestClient, field: str) -> None:
+    payload = recipe_payload()
+    del payload[field]
+
+    response = client.post("/recipe/", json=payload)
+
+    assert response.status_code == 422, response.text
+    assert ["body", field] in error_locations(response), response.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("label", "x" * 257),
+        ("source", "x" * 257),
+        ("url", "https://example.com/" + "a" * 237),
+    ],
+)
+def test_create_recipe_rejects_text_over_256_characters(
+    client: TestClient, field: str, value: str
+) -> None:
+    assert len(value) == 257
+    response = client.post("/recipe/", json=recipe_payload(**{field: value}))
+
+    assert response.status_code == 422, response.text
+    assert ["body", field] in error_locations(response), response.text
+    assert client.get("/search/").json() == {"results": []}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("label", ""), ("label", None), ("label", "nul\x00byte"), ("source", "nul\x00byte")],
+)
+def test_create_recipe_rejects_unstorable_text_with_422(
+    client: TestClient, field: str, value: str | None
+) -> None:
+    """Empty or NUL-containing text would fail in PostgreSQL (a 500); it must be a 422."""
+    response = client.post("/recipe/", json=recipe_payload(**{field: value}))
+
+    assert response.status_code == 422, response.text
+    assert ["body", field] in error_locations(response), response.text
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"label": "bad \\ud800", "source": null, "url": null, "submitter_id": null}', "label"),
+        ('{"label": NaN, "source": null, "url": null, "submitter_id": null}', "label"),
+        ('{"label": "Stew", "source": null, "url": null, "submitter_id": NaN}', "submitter_id"),
+        ('{"label": "Stew", "source": null, "url": null, "submitter_id": 1e400}', "submitter_id"),
+    ],
+    ids=["lone-surrogate", "nan-label", "nan-id", "infinite-id"],
+)
+def test_recipe_payload_json_cannot_store_is_422_not_500(
+    client: TestClient, method: str, body: str, field: str
+) -> None:
+    """Python's JSON parser accepts these; the 422 that echoes them back must still encode."""
+    existing = new_recipe(client)
+    path = "/recipe/" if method == "POST" else f"/recipe/{existing['id']}"
+
+    response = client.request(
+        method, path, content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    assert ["body", field] in error_locations(response), response.text
+    assert client.get(f"/recipe/{existing['id']}").json() == existing
+
+
+def test_create_recipe_rejects_unknown_submitter(client: TestClient) -> None:
+    response = client.post("/recipe/", json=recipe_payload(submitter_id=4242))
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert [error["loc"] for error in errors] == [["body", "submitter_id"]], errors
+    assert "4242" in errors[0]["msg"], errors
+    assert client.get("/search/").json() == {"results": []}
+
+
+def test_create_recipe_rejects_unknown_field(client: TestClient) -> None:
+    response = client.post("/recipe/", json=recipe_payload(id=77))
+
+    assert response.status_code == 422, response.text
+    assert ["body", "id"] in error_locations(response), response.text
+
+
+def test_patch_changes_only_the_given_fields(client: TestClient) -> None:
+    user = new_user(client)
+    created = new_recipe(client, submitter_id=user["id"])
+
+    response = client.patch(f"/recipe/{created['id']}", json={"label": "Irish Stew"})
+
+    assert response.status_code == 200, response.text
+    expected = {**created, "label": "Irish Stew"}
+    assert response.json() == expected
+    assert client.get(f"/recipe/{created['id']}").json() == expected
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_patch_can_change_every_field_and_clear_nullable_ones(client: TestClient) -> None:
+    first = new_user(client, "first@example.com")
+    second = new_user(client, "second@example.com")
+    created = new_recipe(client, submitter_id=first["id"])
+
+    moved = client.patch(
+        f"/recipe/{created['id']}",
+        json={"source": "Chef", "url": "http://example.org/x", "submitter_id": second["id"]},
+    )
+    cleared = client.patch(
+        f"/recipe/{created['id']}", json={"source": None, "url": None, "submitter_id": None}
+    )
+
+    assert moved.status_code == 200, moved.text
+    assert moved.json() == {
+        "id": created["id"],
+        "label": "Beef Stew",
+        "source": "Chef",
+        "url": "http://example.org/x",
+        "submitter_id": second["id"],
+    }
+    assert cleared.status_code == 200, cleared.text
+    assert client.get(f"/recipe/{created['id']}").json() == {
+        "id": created["id"],
+        "label": "Beef Stew",
+        "source": None,
+        "url": None,
+        "submitter_id": None,
+    }
+
+
+def test_patch_with_empty_body_changes_nothing(client: TestClient) -> None:
+    created = new_recipe(client)
+
+    response = client.patch(f"/recipe/{created['id']}", json={})
+
+    assert response.status_code == 200, response.text
+    assert response.json() == created
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"url": "ftp://example.com/stew"}, "url"),
+        ({"label": "x" * 257}, "label"),
+        ({"label": None}, "label"),
+        ({"label": ""}, "label"),
+        ({"source": "x" * 257}, "source"),
+        ({"submitter_id": 4242}, "submitter_id"),
+        ({"submitter_id": 0}, "submitter_id"),
+        ({"id": 5}, "id"),
+    ],
+)
+def test_patch_rejects_invalid_change_and_keeps_the_recipe(
+    client: TestClient, changes: dict[str, Any], field: str
+) -> None:
+    created = new_recipe(client)
+
+    response = client.patch(f"/recipe/{created['id']}", json=changes)
+
+    assert response.status_code == 422, response.text
+    assert ["body", field] in error_locations(response), response.text
+    assert client.get(f"/recipe/{created['id']}").json() == created
+
+
+def test_patch_unknown_recipe_is_404(client: TestClient) -> None:
+    response = client.patch("/recipe/999", json={"label": "Irish Stew"})
+
+    assert response.status_code == 404, response.text
+    assert response.json() == {"detail": "Recipe with ID 999 not found"}
+
+
+def test_delete_recipe_is_204_then_get_is_404(client: TestClient) -> None:
+    created = new_recipe(client)
+    kept = new_recipe(client, label="Kept")
+
+    response = client.delete(f"/recipe/{created['id']}")
+
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+    gone = client.get(f"/recipe/{created['id']}")
+    assert gone.status_code == 404, gone.text
+    assert gone.json() == {"detail": f"Recipe with ID {created['id']} not found"}
+    assert client.get(f"/recipe/{kept['id']}").json() == kept
+    again = client.delete(f"/recipe/{created['id']}")
+    assert again.status_code == 404, again.text
+
+
+def test_delete_unknown_recipe_is_404(client: TestClient) -> None:
+    response = client.delete("/recipe/999")
+
+    assert response.status_code == 404, response.text
+    assert response.json() == {"detail": "Recipe with ID 999 not found"}
+
+
+def test_recipe_routes_answer_503_not_500_when_database_is_unreachable() -> None:
+    port = free_port()  # nothing listens there once the probe socket is closed
+    settings = Settings(
+        DATABASE_URL=f"postgresql://postgres:s3cret@127.0.0.1:{port}/recipes",
+        _env_file=None,
+    )
+    with TestClient(create_app(settings)) as client:
+        fetched = client.get("/recipe/1")
+        created = client.post("/recipe/", json=recipe_payload())
+
+    for response in (fetched, created):
+        assert response.status_code == 503, response.text
+        assert response.json() == {"detail": "Database unavailable, try again shortly"}
+        assert "s3cret" not in response.text

@@ -1,0 +1,175 @@
+"""No acknowledged write is lost: every recipe a client got a 201 for is in the database afterwards.
+
+Under concurrent POST load against gunicorn on PostgreSQL, with a worker SIGKILLed or the
+database restarted mid-run. Failed requests are fine; acknowledged ones must persist. That holds
+because the request's session dependency commits before the response is sent
+(`Depends(get_session, scope="function")` in `app/api/deps.py`), which the in-process test pins.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from app.core.config import normalise_database_url
+from app.models import Recipe
+from tests.load import WriteLoad, lost_writes, running_cluster, running_load
+from tests.pg_cluster import ThrowawayCluster
+from tests.servers import gunicorn_server, wait_until
+from tests.support import SCRIPTS, migrate, postgres_database, script_env
+
+LOAD_THREADS = 8
+ACKS_BEFORE_FAULT = 40
+ACKS_AFTER_FAULT = 40
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    with postgres_database(postgres_admin_url, prefix="recipes_durability") as url:
+        migrate(url)
+        yield url
+
+
+@pytest.fixture
+def cluster() -> Iterator[ThrowawayCluster]:
+    with running_cluster() as started:
+        yield started
+
+
+def assert_nothing_acknowledged_was_lost(database_url: str, load: WriteLoad) -> None:
+    assert not load.mismatches, f"201 bodies differ from what was sent: {load.mismatches[:5]}"
+    lost = lost_writes(database_url, load.acknowledged)
+    assert not lost, (
+        f"{len(lost)} of {len(load.acknowledged)} acknowledged writes lost "
+        f"({load.summary()}): {lost[:10]}"
+    )
+
+
+@pytest.mark.slow
+def test_acknowledged_writes_survive_a_worker_killed_with_sigkill_mid_load(
+    fresh_postgres_url: str,
+) -> None:
+    with gunicorn_server(fresh_postgres_url, workers=2) as server:
+        workers = server.worker_pids()
+        assert len(workers) == 2, f"expected 2 workers, found {workers}"
+        victim = workers[0]
+        with running_load(server.base_url, threads=LOAD_THREADS, max_seconds=60) as load:
+            assert load.wait_for_acknowledged(ACKS_BEFORE_FAULT, timeout=20), load.summary()
+            os.kill(victim, signal.SIGKILL)
+            replaced = wait_until(
+                lambda: victim not in server.worker_pids() and len(server.worker_pids()) == 2,
+                timeout=20,
+            )
+            acknowledged_at_kill = load.acknowledged_count()
+            resumed = load.wait_for_acknowledged(
+                acknowledged_at_kill + ACKS_AFTER_FAULT, timeout=20
+            )
+        assert replaced, f"the master did not replace worker {victim}: {server.worker_pids()}"
+        assert resumed, f"writes did not resume after the kill: {load.summary()}"
+        assert server.process.poll() is None, "the master died with its worker"
+    assert_nothing_acknowledged_was_lost(fresh_postgres_url, load)
+
+
+@pytest.mark.slow
+def test_acknowledged_writes_survive_a_database_restart_mid_load(
+    cluster: ThrowawayCluster,
+) -> None:
+    url = cluster.url()
+    migrate(url)
+    with gunicorn_server(url, workers=2, DB_CONNECT_TIMEOUT="2") as server:
+        with running_load(server.base_url, threads=LOAD_THREADS, max_seconds=60) as load:
+            assert load.wait_for_acknowledged(ACKS_BEFORE_FAULT, timeout=20), load.summary()
+            cluster.stop("fast")  # aborts the transactions in flight
+            time.sleep(0.5)
+            cluster.start()
+            acknowledged_at_restart = load.acknowledged_count()
+            resumed = load.wait_for_acknowledged(
+                acknowledged_at_restart + ACKS_AFTER_FAULT, timeout=20
+            )
+        assert resumed, f"writes did not resume after the restart: {load.summary()}"
+    failed = sum(count for outcome, count in load.outcomes.items() if outcome != "201")
+    assert failed > 0, f"the restart went unnoticed, so it tested nothing: {load.summary()}"
+    server_errors = [o for o in load.outcomes if o.startswith("5") and o != "503"]
+    assert not server_errors, f"a restart must answer 503, not {load.summary()}"
+    assert_nothing_acknowledged_was_lost(url, load)
+
+
+def test_a_commit_that_fails_is_answered_503_and_never_201(
+    app: FastAPI, client: TestClient, database_url: str
+) -> None:
+    """The commit runs before the response is sent: if it fails, the client hears about it.
+
+    With the session dependency's exit after the response (`scope="request"`), this POST would
+    get its 201 and the row would be gone.
+    """
+
+    def lose_the_connection(_session: Session) -> None:
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    session_factory = app.state.session_factory
+    event.listen(session_factory, "before_commit", lose_the_connection)
+    payload = {"label": "never acknowledged", "source": None, "url": None, "submitter_id": None}
+    try:
+        response = client.post("/recipe/", json=payload)
+    finally:
+        event.remove(session_factory, "before_commit", lose_the_connection)
+    assert response.status_code == 503, (
+        f"a failed commit answered {response.status_code}: {response.text}"
+    )
+    assert response.json() == {"detail": "Database unavailable, try again shortly"}
+
+    engine = create_engine(normalise_database_url(database_url))
+    try:
+        with engine.connect() as connection:
+            rows = connection.scalars(select(Recipe.id).where(Recipe.label == payload["label"]))
+            assert rows.all() == [], "the rolled-back recipe is in the database"
+    finally:
+        engine.dispose()
+
+    response = client.post("/recipe/", json=payload)
+    assert response.status_code == 201, response.text
+
+
+SOAK_LINE = re.compile(
+    r"^soak: (?P<seconds>\d+)s requests=(?P<requests>\d+) errors=\{.*\} 5xx=(?P<server_errors>\d+)"
+    r" acknowledged_writes=(?P<acked>\d+) found=(?P<found>\d+) lost=(?P<lost>\d+)$"
+)
+
+
+@pytest.mark.slow
+def test_soak_script_runs_mixed_traffic_and_finds_every_acknowledged_write(
+    postgres_admin_url: str,
+) -> None:
+    """`scripts/soak.sh` itself, for 5 seconds, so it keeps working between real soak runs."""
+    env = script_env(SOAK_DATABASE_URL=postgres_admin_url)
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(SCRIPTS / "soak.sh"), "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    output = f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"soak.sh exited {result.returncode}\n{output}"
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, f"soak.sh must print exactly one line\n{output}"
+    match = SOAK_LINE.match(lines[0])
+    assert match, f"unexpected soak line\n{output}"
+    assert int(match["seconds"]) == 5
+    assert int(match["requests"]) > 0
+    assert int(match["server_errors"]) == 0, output
+    assert int(match["lost"]) == 0, output
+    assert int(match["acked"]) == int(match["found"]) > 0, output
+    assert elapsed < 90, f"a 5 s soak took {elapsed:.0f}s"

@@ -1,0 +1,245 @@
+"""The Alembic migrations on SQLite and PostgreSQL: round trip, agreement with the models, DDL."""
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine.interfaces import ReflectedColumn
+from sqlalchemy.exc import IntegrityError
+
+from app.core.config import Settings
+from app.db.base import Base
+from app.db.migrations import PROJECT_ROOT, alembic_config, head_revision
+from app.db.session import create_db_engine
+from tests.support import (
+    VENV_BIN,
+    downgrade,
+    free_port,
+    migrate,
+    postgres_database,
+    script_env,
+    sqlite_url,
+)
+
+SCHEMA_TABLES = {"user", "recipe", "alembic_version"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all, of each kind."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "fresh.db")
+        return
+    with postgres_database(request.getfixturevalue("postgres_admin_url")) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """The app's own engine (SQLite foreign keys on) on a migrated, empty database."""
+    engine = create_db_engine(Settings(DATABASE_URL=database_url, _env_file=None))
+    yield engine
+    engine.dispose()
+
+
+def table_names(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def stored_revisions(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.scalars(text("SELECT version_num FROM alembic_version")))
+    finally:
+        engine.dispose()
+
+
+def test_migrations_have_a_single_head() -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+
+    heads = script.get_heads()
+
+    assert len(heads) == 1, f"several heads, merge them: {heads}"
+    assert heads[0] == head_revision()
+    assert len(script.get_bases()) == 1, script.get_bases()
+
+
+def test_upgrade_downgrade_upgrade_round_trip(empty_database_url: str) -> None:
+    url = empty_database_url
+
+    migrate(url)
+    after_upgrade = table_names(url)
+    downgrade(url, "base")
+    after_downgrade = table_names(url)
+    revisions_at_base = stored_revisions(url)
+    migrate(url)
+
+    assert after_upgrade == SCHEMA_TABLES
+    assert after_downgrade == {"alembic_version"}
+    assert revisions_at_base == []
+    assert table_names(url) == SCHEMA_TABLES
+    assert stored_revisions(url) == [head_revision()]
+
+
+def test_upgrade_head_twice_changes_nothing(empty_database_url: str) -> None:
+    migrate(empty_database_url)
+    migrate(empty_database_url)
+
+    assert table_names(empty_database_url) == SCHEMA_TABLES
+    assert stored_revisions(empty_database_url) == [head_revision()]
+
+
+def test_models_and_migrations_agree(database_url: str) -> None:
+    """What `alembic revision --autogenerate` would find: nothing."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "compare_server_default": True}
+            )
+            differences = compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+
+    assert differences == [], differences
+
+
+@pytest.mark.parametrize(
+    "database_url",
+    [None, "sqlite", "postgresql"],
+    ids=["no-database-url", "sqlite-file", "postgres-closed-port"],
+)
+def test_upgrade_head_sql_prints_ddl_without_a_database(
+    database_url: str | None, tmp_path: Path
+) -> None:
+    env = script_env(PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    sqlite_file = tmp_path / "never-created.db"
+    if database_url == "sqlite":
+        env["DATABASE_URL"] = sqlite_url(sqlite_file)
+    elif database_url == "postgresql":
+        env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{free_port()}/recipes"
+
+    result = subprocess.run(
+        ["alembic", "upgrade", "head", "--sql"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "CREATE TABLE" in result.stdout, result.stdout
+    assert "CREATE INDEX ix_recipe_url" in result.stdout, result.stdout
+    assert f"'{head_revision()}'" in result.stdout, result.stdout
+    assert not sqlite_file.exists()
+    if database_url == "postgresql":
+        assert 'CREATE TABLE "user"' in result.stdout, result.stdout
+        assert "BOOLEAN DEFAULT false NOT NULL" in result.stdout, result.stdout
+
+
+def columns_of(engine: sa.Engine, table: str) -> dict[str, ReflectedColumn]:
+    return {column["name"]: column for column in inspect(engine).get_columns(table)}
+
+
+def assert_column(
+    columns: dict[str, ReflectedColumn], name: str, kind: type[Any], nullable: bool
+) -> None:
+    column = columns[name]
+    assert isinstance(column["type"], kind), (name, column["type"])
+    assert column["nullable"] is nullable, (name, column)
+    if kind is sa.String:
+        assert column["type"].length == 256, (name, column["type"])
+
+
+def test_user_table_matches_the_spec(engine: sa.Engine) -> None:
+    columns = columns_of(engine, "user")
+    inspector = inspect(engine)
+
+    assert list(columns) == ["id", "first_name", "surname", "email", "is_superuser"]
+    assert_column(columns, "id", sa.Integer, nullable=False)
+    assert_column(columns, "first_name", sa.String, nullable=True)
+    assert_column(columns, "surname", sa.String, nullable=True)
+    assert_column(columns, "email", sa.String, nullable=False)
+    assert_column(columns, "is_superuser", sa.Boolean, nullable=False)
+    primary_key = inspector.get_pk_constraint("user")
+    assert (primary_key["name"], primary_key["constrained_columns"]) == ("pk_user", ["id"])
+    unique = inspector.get_unique_constraints("user")
+    assert [(u["name"], u["column_names"]) for u in unique] == [("uq_user_email", ["email"])]
+
+
+def test_recipe_table_matches_the_spec(engine: sa.Engine) -> None:
+    columns = columns_of(engine, "recipe")
+    inspector = inspect(engine)
+
+    assert list(columns) == ["id", "label", "url", "source", "submitter_id"]
+    assert_column(columns, "id", sa.Integer, nullable=False)
+    assert_column(columns, "label", sa.String, nullable=False)
+    assert_column(columns, "url", sa.String, nullable=True)
+    assert_column(columns, "source", sa.String, nullable=True)
+    assert_column(columns, "submitter_id", sa.Integer, nullable=True)
+    primary_key = inspector.get_pk_constraint("recipe")
+    assert (primary_key["name"], primary_key["constrained_columns"]) == ("pk_recipe", ["id"])
+    indexes = {index["name"]: index for index in inspector.get_indexes("recipe")}
+    assert {name: index["column_names"] for name, index in indexes.items()} == {
+        "ix_recipe_url": ["url"],
+        "ix_recipe_submitter_id": ["submitter_id"],
+    }
+    assert not any(index["unique"] for index in indexes.values()), indexes
+    [foreign_key] = inspector.get_foreign_keys("recipe")
+    assert foreign_key["name"] == "fk_recipe_submitter_id_user", foreign_key
+    assert foreign_key["constrained_columns"] == ["submitter_id"], foreign_key
+    assert (foreign_key["referred_table"], foreign_key["referred_columns"]) == ("user", ["id"])
+    assert foreign_key["options"].get("ondelete") == "SET NULL", foreign_key
+
+
+def test_is_superuser_defaults_to_false_in_the_database(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO \"user\" (email) VALUES ('plain@example.com')"))
+        is_superuser = connection.scalar(text('SELECT is_superuser FROM "user"'))
+
+    assert is_superuser in (False, 0), is_superuser  # SQLite has no boolean type: 0
+
+
+def test_database_refuses_a_second_user_with_the_same_email(engine: sa.Engine) -> None:
+    insert = text("INSERT INTO \"user\" (email) VALUES ('same@example.com')")
+    with engine.begin() as connection:
+        connection.execute(insert)
+
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(insert)
+
+
+def test_database_refuses_recipe_of_unknown_submitter(engine: sa.Engine) -> None:
+    """On SQLite this needs `PRAGMA foreign_keys=ON`, which the app's engine sets."""
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("INSERT INTO recipe (label, submitter_id) VALUES ('Stew', 42)"))
+
+
+def test_deleting_a_user_keeps_their_recipes_without_submitter(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        user_id = connection.scalar(
+            text("INSERT INTO \"user\" (email) VALUES ('gone@example.com') RETURNING id")
+        )
+        connection.execute(
+            text("INSERT INTO recipe (label, submitter_id) VALUES ('Stew', :id)"), {"id": user_id}
+        )
+    with engine.begin() as connection:
+        connection.execute(text('DELETE FROM "user" WHERE id = :id'), {"id": user_id})
+        remaining = connection.execute(text("SELECT label, submitter_id FROM recipe")).all()
+
+    assert [tuple(row) for row in remaining] == [("Stew", None)]

@@ -1,0 +1,297 @@
+"""A database outage while serving: gunicorn (2 workers) on a throwaway PostgreSQL server.
+
+Requests that need the database answer 503 with a JSON reason, never 500 and never after more
+than the configured connect/statement timeout; `/health` stays 200 and `/health/ready` says
+503. When the database is back the same workers serve again, without a restart.
+"""
+
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from sqlalchemy import Connection, Engine, create_engine, text
+
+from app.api.errors import DATABASE_UNAVAILABLE
+from app.core.config import normalise_database_url
+from tests.load import running_cluster
+from tests.pg_cluster import ThrowawayCluster
+from tests.servers import RunningServer, gunicorn_server, wait_until
+from tests.support import migrate
+
+pytestmark = pytest.mark.slow
+
+CONNECT_TIMEOUT = 2  # libpq's minimum
+STATEMENT_TIMEOUT_MS = 3000
+# Slack for a loaded 2-core CI machine on top of the timeout that bounds a request.
+MARGIN = 3.0
+RECOVERY_DEADLINE = 10.0
+NEW_RECIPE = {"label": "outage soup", "source": None, "url": None, "submitter_id": None}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ThrowawayCluster]:
+    with running_cluster() as started:
+        migrate(started.url())
+        yield started
+
+
+@pytest.fixture(scope="module")
+def server(cluster: ThrowawayCluster) -> Iterator[RunningServer]:
+    with gunicorn_server(
+        cluster.url(),
+        workers=2,
+        DB_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
+        DB_STATEMENT_TIMEOUT_MS=str(STATEMENT_TIMEOUT_MS),
+        DB_POOL_SIZE="4",
+        DB_MAX_OVERFLOW="2",
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def recipe_id(server: RunningServer, cluster: ThrowawayCluster) -> Iterator[int]:
+    """A stored recipe, with the database up and every worker's pool warm."""
+    response = httpx.post(server.base_url + "/recipe/", json=NEW_RECIPE, timeout=10)
+    assert response.status_code == 201, response.text
+    recipe_id: int = response.json()["id"]
+    statuses = burst(server, lambda client: client.get(f"/recipe/{recipe_id}"), count=24)
+    assert statuses == Counter({200: 24}), f"warm-up with the database up: {statuses}"
+    yield recipe_id
+    # Whatever a test did to the database, the next one finds it running.
+    if not database_answers(cluster):
+        cluster.start()
+
+
+def database_answers(cluster: ThrowawayCluster) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", cluster.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def burst(
+    server: RunningServer,
+    send: Callable[[httpx.Client], httpx.Response],
+    count: int = 16,
+    threads: int = 8,
+) -> Counter[int]:
+    """Send `count` requests from `threads` clients at once (fresh connections, so both workers
+    take some); returns how many got each status."""
+
+    def one(_: int) -> int:
+        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+            return send(client).status_code
+
+    with ThreadPoolExecutor(threads) as pool:
+        return Counter(pool.map(one, range(count)))
+
+
+def timed(send: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = send()
+    return response, time.monotonic() - started
+
+
+def assert_unavailable(response: httpx.Response, elapsed: float, limit: float) -> None:
+    request = f"{response.request.method} {response.request.url.path}"
+    assert response.status_code == 503, (
+        f"{request} answered {response.status_code} during the outage: {response.text[:300]}"
+    )
+    assert response.headers["content-type"] == "application/json", response.headers
+    assert response.json() == {"detail": DATABASE_UNAVAILABLE}, response.text
+    assert response.headers.get("retry-after") == "1", response.headers
+    assert elapsed < limit, f"{request} took {elapsed:.1f}s, more than {limit:.1f}s"
+
+
+def wait_for_recovery(server: RunningServer, recipe_id: int) -> float:
+    """Seconds until GET /recipe/{id} answers 200 again; fails after RECOVERY_DEADLINE."""
+    started = time.monotonic()
+    last: object = None
+    while time.monotonic() - started < RECOVERY_DEADLINE:
+        try:
+            response = httpx.get(f"{server.base_url}/recipe/{recipe_id}", timeout=10)
+            if response.status_code == 200:
+                return time.monotonic() - started
+            last = f"{response.status_code} {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"no recovery within {RECOVERY_DEADLINE}s (last: {last!r})")
+
+
+def test_database_stopped_gives_503_quickly_and_service_resumes_when_it_is_back(
+    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+) -> None:
+    base = server.base_url
+    cluster.stop("fast")  # terminates the pooled connections: pre-ping must notice
+    limit = CONNECT_TIMEOUT + MARGIN
+
+    for send in (
+        lambda: httpx.get(f"{base}/recipe/{recipe_id}", timeout=30),
+        lambda: httpx.post(f"{base}/recipe/", json=NEW_RECIPE, timeout=30),
+        lambda: httpx.get(f"{base}/search/", params={"keyword": "soup"}, timeout=30),
+        lambda: httpx.get(f"{base}/user/1", timeout=30),
+        lambda: httpx.get(f"{base}/", timeout=30),
+    ):
+        assert_unavailable(*timed(send), limit=limit)
+
+    # Every request on either worker, whatever state its pooled connections were in.
+    statuses = burst(server, lambda client: client.get(f"/recipe/{recipe_id}"), count=24)
+    assert statuses == Counter({503: 24}), f"GET during the outage: {statuses}"
+    statuses = burst(server, lambda client: client.post("/recipe/", json=NEW_RECIPE), count=8)
+    assert statuses == Counter({503: 8}), f"POST during the outage: {statuses}"
+
+    live = httpx.get(f"{base}/health", timeout=10)
+    assert (live.status_code, live.json()) == (200, {"status": "ok"}), live.text
+    ready, elapsed = timed(lambda: httpx.get(f"{base}/health/ready", timeout=30))
+    assert ready.status_code == 503, f"/health/ready during the outage: {ready.text}"
+    assert ready.json()["status"] == "unavailable", ready.text
+    assert ready.json()["detail"], ready.text
+    assert elapsed < limit, f"/health/ready took {elapsed:.1f}s"
+
+    cluster.start()  # same port, same data; the app is not restarted
+    wait_for_recovery(server, recipe_id)
+    statuses = burst(server, lambda client: client.get(f"/recipe/{recipe_id}"), count=24)
+    assert statuses == Counter({200: 24}), f"GET after the database came back: {statuses}"
+    created = httpx.post(f"{base}/recipe/", json=NEW_RECIPE, timeout=10)
+    assert created.status_code == 201, created.text
+    ready = httpx.get(f"{base}/health/ready", timeout=10)
+    assert ready.status_code == 200, ready.text
+
+
+@contextmanager
+def silent_listener(port: int) -> Iterator[None]:
+    """Something on the database's port that accepts TCP connections and never answers."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(64)
+    try:
+        yield
+    finally:
+        sock.close()
+
+
+def test_unresponsive_database_gives_503_within_the_connect_timeout(
+    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+) -> None:
+    cluster.stop("fast")
+    with silent_listener(cluster.port):
+        for _ in range(2):
+            response, elapsed = timed(
+                lambda: httpx.get(f"{server.base_url}/recipe/{recipe_id}", timeout=30)
+            )
+            assert_unavailable(response, elapsed, limit=CONNECT_TIMEOUT + MARGIN)
+            assert elapsed >= CONNECT_TIMEOUT - 0.5, (
+                f"answered in {elapsed:.1f}s: the request never reached the silent database"
+            )
+        ready, elapsed = timed(lambda: httpx.get(f"{server.base_url}/health/ready", timeout=30))
+        assert ready.status_code == 503, ready.text
+        assert elapsed < CONNECT_TIMEOUT + MARGIN, f"/health/ready took {elapsed:.1f}s"
+    cluster.start()
+    wait_for_recovery(server, recipe_id)
+
+
+# The app names its connections (`application_name` in app/db/session.py).
+APP_BACKENDS = "SELECT pid FROM pg_stat_activity WHERE application_name = 'recipe-api'"
+
+
+def admin_engine(cluster: ThrowawayCluster) -> Engine:
+    return create_engine(normalise_database_url(cluster.url()), isolation_level="AUTOCOMMIT")
+
+
+def test_pooled_connections_killed_by_the_server_are_replaced_without_errors(
+    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+) -> None:
+    engine = admin_engine(cluster)
+    try:
+        with engine.connect() as connection:
+            killed = connection.execute(
+                text(f"SELECT pg_terminate_backend(pid) FROM ({APP_BACKENDS}) AS app")
+            ).all()
+    finally:
+        engine.dispose()
+    assert len(killed) >= 2, f"expected pooled connections of both workers, killed {killed}"
+    statuses = burst(server, lambda client: client.get(f"/recipe/{recipe_id}"), count=24)
+    assert statuses == Counter({200: 24}), f"GET after the pooled connections died: {statuses}"
+
+
+def run_in_thread(send: Callable[[], httpx.Response]) -> tuple[threading.Thread, list[object]]:
+    result: list[object] = []
+
+    def target() -> None:
+        started = time.monotonic()
+        try:
+            result.append(send())
+        except httpx.HTTPError as exc:
+            result.append(exc)
+        result.append(time.monotonic() - started)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def waiting_for_lock(connection: Connection) -> list[int]:
+    rows = connection.execute(text(f"{APP_BACKENDS} AND wait_event_type = 'Lock'"))
+    return [row.pid for row in rows]
+
+
+def test_connection_lost_in_the_middle_of_a_request_gives_503(
+    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+) -> None:
+    engine = admin_engine(cluster)
+    try:
+        with engine.connect() as locker, engine.connect() as observer:
+            locker.execute(text("BEGIN"))
+            locker.execute(text("LOCK TABLE recipe IN ACCESS EXCLUSIVE MODE"))
+            thread, result = run_in_thread(
+                lambda: httpx.get(f"{server.base_url}/recipe/{recipe_id}", timeout=30)
+            )
+            assert wait_until(lambda: bool(waiting_for_lock(observer)), timeout=10), (
+                "the request never reached the database"
+            )
+            # Killed while it waits: the request loses its connection mid-query.
+            terminated = [
+                observer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+                for pid in waiting_for_lock(observer)
+            ]
+            thread.join(timeout=30)
+            locker.execute(text("ROLLBACK"))
+    finally:
+        engine.dispose()
+    assert terminated, "no request was waiting to be terminated"
+    assert all(terminated), f"pg_terminate_backend failed: {terminated}"
+    response, elapsed = result
+    assert isinstance(response, httpx.Response), f"no response: {response!r}"
+    assert isinstance(elapsed, float)
+    assert_unavailable(response, elapsed, limit=STATEMENT_TIMEOUT_MS / 1000 + MARGIN)
+
+
+def test_query_blocked_past_the_statement_timeout_gives_503(
+    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+) -> None:
+    engine = admin_engine(cluster)
+    try:
+        with engine.connect() as locker:
+            locker.execute(text("BEGIN"))
+            locker.execute(text("LOCK TABLE recipe IN ACCESS EXCLUSIVE MODE"))
+            try:
+                response, elapsed = timed(
+                    lambda: httpx.get(f"{server.base_url}/recipe/{recipe_id}", timeout=30)
+                )
+            finally:
+                locker.execute(text("ROLLBACK"))
+    finally:
+        engine.dispose()
+    assert_unavailable(response, elapsed, limit=STATEMENT_TIMEOUT_MS / 1000 + MARGIN)
+    assert elapsed >= STATEMENT_TIMEOUT_MS / 1000 - 0.2, f"answered after {elapsed:.1f}s"
+    after = httpx.get(f"{server.base_url}/recipe/{recipe_id}", timeout=10)
+    assert after.status_code == 200, after.text

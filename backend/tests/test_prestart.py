@@ -1,0 +1,422 @@
+"""scripts/prestart.sh run for real, as the one-off job before a rollout runs it.
+
+Throwaway clusters (password auth, a port of their own) stand in for a database that comes up
+late, never comes, or refuses the credentials; the shared PostgreSQL and SQLite files for the
+repeated and concurrent runs.
+"""
+
+import contextlib
+import os
+import re
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from app.core.config import normalise_database_url
+from app.db.migrations import PROJECT_ROOT, head_revision
+from app.recipe_data import RECIPES
+from tests.pg_cluster import PASSWORD, ThrowawayCluster
+from tests.support import (
+    SCRIPTS,
+    find_pg_bin,
+    free_port,
+    postgres_database,
+    run_script,
+    script_env,
+    sqlite_url,
+)
+
+# Every test here starts prestart processes (about a second each) or a database cluster.
+pytestmark = pytest.mark.slow
+
+PrestartEnv = Callable[..., dict[str, str]]
+
+DEFAULT_SUPERUSER = "admin@recipeapi.com"
+SEED_ROWS = 1 + len(RECIPES)  # the superuser and the recipes
+
+
+@pytest.fixture(scope="module")
+def prestart_env(tmp_path_factory: pytest.TempPathFactory) -> PrestartEnv:
+    """script_env plus a bytecode cache shared by the runs of this module.
+
+    The environment sets PYTHONDONTWRITEBYTECODE and the venv holds few .pyc files, so each
+    prestart step would recompile SQLAlchemy and pydantic from source (~2 s a run); a cache
+    in a temporary directory keeps the module within budget and changes nothing else.
+    """
+    cache = tmp_path_factory.mktemp("pycache")
+
+    def build(**settings: str) -> dict[str, str]:
+        env = script_env(PYTHONPYCACHEPREFIX=str(cache), **settings)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        return env
+
+    return build
+
+
+def _new_cluster() -> ThrowawayCluster:
+    if find_pg_bin() is None:
+        reason = "no PostgreSQL server binaries (initdb) for throwaway clusters"
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    return ThrowawayCluster()
+
+
+@pytest.fixture
+def stopped_cluster() -> Iterator[ThrowawayCluster]:
+    """A cluster that exists on disk but is not started: its port refuses connections."""
+    cluster = _new_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="module")
+def running_cluster() -> Iterator[ThrowawayCluster]:
+    cluster = _new_cluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+def _output(stdout: str, stderr: str) -> str:
+    return f"--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+
+
+def _run_prestart(env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
+    result = run_script("prestart.sh", env, timeout=timeout)
+    return result.returncode, _output(result.stdout, result.stderr)
+
+
+def _start_prestart(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(SCRIPTS / "prestart.sh")],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(process: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate(timeout=10)
+        raise AssertionError(
+            f"prestart still running after {timeout}s\n{_output(stdout, stderr)}"
+        ) from None
+    return process.returncode, _output(stdout, stderr)
+
+
+def _kill_if_running(processes: list[subprocess.Popen[str]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+
+
+def _assert_password_hidden(output: str, *passwords: str) -> None:
+    for password in passwords:
+        assert password not in output, f"password {password!r} printed by prestart:\n{output}"
+
+
+def _assert_ready_and_seeded_once(url: str, superuser: str, output: str) -> None:
+    """Schema at head, exactly one superuser, and each tutorial recipe once, submitted by it."""
+    engine = create_engine(normalise_database_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            versions = connection.scalars(text("SELECT version_num FROM alembic_version")).all()
+            users = connection.execute(text('SELECT id, email, is_superuser FROM "user"')).all()
+            recipes = connection.execute(
+                text("SELECT label, url, source, submitter_id FROM recipe")
+            ).all()
+    finally:
+        engine.dispose()
+    state = f"versions={versions} users={users} recipes={recipes}\n{output}"
+    assert versions == [head_revision()], state
+    assert [(email, is_superuser) for _, email, is_superuser in users] == [(superuser, True)], state
+    superuser_id = users[0][0]
+    expected = Counter(
+        (recipe["label"], recipe["url"], recipe["source"], superuser_id) for recipe in RECIPES
+    )
+    assert Counter(tuple(row) for row in recipes) == expected, state
+
+
+def _last_error_line(output: str) -> str:
+    errors = [line for line in output.splitlines() if " ERROR " in line]
+    assert errors, f"no ERROR line logged:\n{output}"
+    return errors[-1]
+
+
+def _logged_revisions(output: str) -> tuple[str, str]:
+    """The revisions before and after the migration step, from alembic/env.py's log lines."""
+    before = re.search(r"\[alembic\.env\] database \S+ at revision (\S+)$", output, re.MULTILINE)
+    after = re.search(r"database now at revision (\S+) \(was (\S+)\)$", output, re.MULTILINE)
+    assert before, f"no revision logged before migrating:\n{output}"
+    assert after, f"no revision logged after migrating:\n{output}"
+    assert before[1] == after[2], output
+    return before[1], after[1]
+
+
+def _rows_added(output: str) -> int:
+    found = re.search(r"initial data in place \((\d+) rows added\)", output)
+    assert found, f"the seed step did not report:\n{output}"
+    return int(found[1])
+
+
+def test_prestart_waits_for_a_database_that_comes_up_late(
+    stopped_cluster: ThrowawayCluster, prestart_env: PrestartEnv
+) -> None:
+    env = prestart_env(
+        DATABASE_URL=stopped_cluster.url(),
+        PRESTART_RETRY_INTERVAL="0.5",
+        PRESTART_MAX_WAIT="60",
+    )
+    started = time.monotonic()
+    process = _start_prestart(env)
+    try:
+        time.sleep(5.5)
+        assert process.poll() is None, (
+            f"prestart ended before the database came up\n{_output(*process.communicate())}"
+        )
+        stopped_cluster.start()
+        came_up = time.monotonic() - started
+        code, output = _finish(process, timeout=60)
+    finally:
+        _kill_if_running([process])
+
+    assert came_up >= 5, came_up
+    assert code == 0, output
+    failed_attempts = output.count("database not ready (attempt")
+    assert failed_attempts >= 3, f"{failed_attempts} failed attempts logged\n{output}"
+    assert "Connection refused" in output, output
+    assert _logged_revisions(output) == ("None", head_revision()), output
+    _assert_password_hidden(output, PASSWORD)
+    _assert_ready_and_seeded_once(stopped_cluster.url(), DEFAULT_SUPERUSER, output)
+
+
+def test_prestart_gives_up_after_max_wait_when_the_database_never_comes(
+    prestart_env: PrestartEnv,
+) -> None:
+    secret = "never-printed-secret"
+    env = prestart_env(
+        DATABASE_URL=f"postgresql://postgres:{secret}@127.0.0.1:{free_port()}/app",
+        PRESTART_RETRY_INTERVAL="0.5",
+        PRESTART_MAX_WAIT="3",
+    )
+    started = time.monotonic()
+    code, output = _run_prestart(env, timeout=30)
+    elapsed = time.monotonic() - started
+
+    assert code != 0, output
+    assert 3 <= elapsed < 3 + 5, f"gave up after {elapsed:.1f}s\n{output}"
+    last_error = _last_error_line(output)
+    assert "gave up waiting" in last_error, output
+    assert "Connection refused" in last_error, output
+    assert "Context impl" not in output, f"alembic ran after the wait failed\n{output}"
+    _assert_password_hidden(output, secret)
+
+
+def _server_log_count(cluster: ThrowawayCluster, needle: str) -> int:
+    return cluster.log_file.read_text(errors="replace").count(needle)
+
+
+def _fill_connection_slots(dsn: str) -> tuple[list[psycopg2.extensions.connection], str]:
+    """Connections opened until the server refuses one; returns them and the refusal."""
+    held: list[psycopg2.extensions.connection] = []
+    for _ in range(200):  # the throwaway cluster allows 100
+        try:
+            held.append(psycopg2.connect(dsn))
+        except psycopg2.OperationalError as exc:
+            return held, str(exc)
+    for connection in held:
+        connection.close()
+    raise AssertionError("the server never ran out of connection slots")
+
+
+def test_prestart_waits_while_the_server_has_no_connection_slot_for_its_role(
+    running_cluster: ThrowawayCluster, prestart_env: PrestartEnv
+) -> None:
+    # A role that is no superuser is refused with "remaining connection slots are reserved ..."
+    # rather than "too many clients already": the same condition, and just as transient.
+    role, role_password = "recipe_app", "app-secret"
+    refusal_marker = "remaining connection slots are reserved"
+    with postgres_database(running_cluster.url(), prefix="prestart_slots") as url:
+        # Open for the whole test: a backend that exits frees its slot only some time after
+        # the client has moved on, which would let prestart in on its first try.
+        admin = psycopg2.connect(running_cluster.url())
+        held = [admin]
+        process: subprocess.Popen[str] | None = None
+        try:
+            admin.autocommit = True
+            with admin.cursor() as cursor:
+                cursor.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{role_password}'")
+                cursor.execute(f'ALTER DATABASE "{make_url(url).database}" OWNER TO {role}')
+            role_url = make_url(url).set(username=role, password=role_password)
+            role_connections, refusal = _fill_connection_slots(
+                role_url.set(drivername="postgresql").render_as_string(hide_password=False)
+            )
+            held += role_connections
+            assert refusal_marker in refusal, refusal
+            process = _start_prestart(
+                prestart_env(
+                    DATABASE_URL=role_url.render_as_string(hide_password=False),
+                    PRESTART_RETRY_INTERVAL="0.5",
+                    PRESTART_MAX_WAIT="60",
+                )
+            )
+            # Let prestart be refused a few times, as the server's log shows, before freeing.
+            refusals_seen = _server_log_count(running_cluster, refusal_marker)
+            deadline = time.monotonic() + 30
+            while _server_log_count(running_cluster, refusal_marker) < refusals_seen + 3:
+                assert process.poll() is None, (
+                    f"prestart gave up on a full server\n{_output(*process.communicate())}"
+                )
+                assert time.monotonic() < deadline, "prestart was not refused 3 times in 30s"
+                time.sleep(0.2)
+            for connection in held:
+                connection.close()
+            code, output = _finish(process, timeout=60)
+        finally:
+            for connection in held:
+                connection.close()  # a no-op on one already closed
+            if process is not None:
+                _kill_if_running([process])
+        assert code == 0, output
+        assert "database not ready (attempt" in output, output
+        assert refusal_marker in output, output
+        _assert_password_hidden(output, PASSWORD, role_password)
+        _assert_ready_and_seeded_once(url, DEFAULT_SUPERUSER, output)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected_message"),
+    [
+        ("wrong password in DATABASE_URL", "password authentication failed"),
+        ("wrong POSTGRES_PASSWORD", "password authentication failed"),
+        ("missing database", 'database "no_such_database" does not exist'),
+    ],
+)
+def test_prestart_stops_at_once_on_a_configuration_error(
+    running_cluster: ThrowawayCluster,
+    prestart_env: PrestartEnv,
+    case: str,
+    expected_message: str,
+) -> None:
+    wrong_password = "wrong-secret"
+    settings = {
+        "wrong password in DATABASE_URL": {
+            "DATABASE_URL": running_cluster.url(password=wrong_password)
+        },
+        "wrong POSTGRES_PASSWORD": {
+            "POSTGRES_SERVER": "127.0.0.1",
+            "POSTGRES_PORT": str(running_cluster.port),
+            "POSTGRES_USER": "postgres",
+            "POSTGRES_PASSWORD": wrong_password,
+            "POSTGRES_DB": "postgres",
+        },
+        "missing database": {"DATABASE_URL": running_cluster.url(database="no_such_database")},
+    }[case]
+    env = prestart_env(PRESTART_RETRY_INTERVAL="0.5", PRESTART_MAX_WAIT="60", **settings)
+    started = time.monotonic()
+    code, output = _run_prestart(env, timeout=60)
+    elapsed = time.monotonic() - started
+
+    assert code != 0, output
+    assert elapsed < 15, f"took {elapsed:.1f}s to give up on a fatal error\n{output}"
+    assert "database not ready" not in output, f"a fatal error was retried\n{output}"
+    assert "not retrying" in _last_error_line(output), output
+    assert expected_message in output, output
+    _assert_password_hidden(output, PASSWORD, wrong_password)
+
+
+def _fresh_database(
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> contextlib.AbstractContextManager[str]:
+    if dialect == "sqlite":
+        return contextlib.nullcontext(sqlite_url(tmp_path / "prestart.db"))
+    return postgres_database(request.getfixturevalue("postgres_admin_url"), prefix="prestart")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_prestart_run_three_times_seeds_once(
+    dialect: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    prestart_env: PrestartEnv,
+) -> None:
+    superuser = "head.chef@example.org"
+    with _fresh_database(dialect, request, tmp_path) as url:
+        env = prestart_env(DATABASE_URL=url, FIRST_SUPERUSER=superuser, PRESTART_MAX_WAIT="10")
+        outputs = []
+        for run in range(3):
+            code, output = _run_prestart(env)
+            assert code == 0, f"run {run + 1}\n{output}"
+            outputs.append(output)
+        _assert_ready_and_seeded_once(url, superuser, "\n".join(outputs))
+
+    head = str(head_revision())
+    assert _logged_revisions(outputs[0]) == ("None", head), outputs[0]
+    assert _rows_added(outputs[0]) == SEED_ROWS, outputs[0]
+    for output in outputs[1:]:
+        assert _logged_revisions(output) == (head, head), output
+        assert _rows_added(output) == 0, output
+
+
+def _run_two_at_once(env: dict[str, str], url: str, superuser: str) -> None:
+    processes = [_start_prestart(env), _start_prestart(env)]
+    try:
+        results = [_finish(process, timeout=60) for process in processes]
+    finally:
+        _kill_if_running(processes)
+    both = "\n".join(
+        f"=== run {i + 1}, exit {code}\n{out}" for i, (code, out) in enumerate(results)
+    )
+    assert [code for code, _ in results] == [0, 0], both
+    # The advisory lock lets exactly one job migrate and seed; the other then finds it done.
+    head = str(head_revision())
+    revisions = sorted(_logged_revisions(out) for _, out in results)
+    assert revisions == sorted([("None", head), (head, head)]), both
+    assert sorted(_rows_added(out) for _, out in results) == [0, SEED_ROWS], both
+    _assert_password_hidden(both, PASSWORD)
+    _assert_ready_and_seeded_once(url, superuser, both)
+
+
+def test_two_prestarts_at_once_on_an_empty_postgres_both_succeed_and_seed_once(
+    postgres_admin_url: str, prestart_env: PrestartEnv
+) -> None:
+    for _ in range(3):
+        with postgres_database(postgres_admin_url, prefix="prestart_race") as url:
+            env = prestart_env(DATABASE_URL=url, PRESTART_MAX_WAIT="10")
+            _run_two_at_once(env, url, DEFAULT_SUPERUSER)
+
+
+def test_two_prestarts_at_once_with_compose_variables_both_succeed_and_seed_once(
+    running_cluster: ThrowawayCluster, prestart_env: PrestartEnv
+) -> None:
+    superuser = "compose.chef@example.org"
+    with postgres_database(running_cluster.url(), prefix="prestart_compose") as url:
+        env = prestart_env(
+            POSTGRES_SERVER="127.0.0.1",
+            POSTGRES_PORT=str(running_cluster.port),
+            POSTGRES_USER="postgres",
+            POSTGRES_PASSWORD=PASSWORD,
+            POSTGRES_DB=str(make_url(url).database),
+            FIRST_SUPERUSER=superuser,
+            PRESTART_MAX_WAIT="10",
+        )
+        _run_two_at_once(env, url, superuser)

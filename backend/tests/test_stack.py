@@ -1,0 +1,239 @@
+"""The compose stack, run on this host the way the containers run it (no Docker engine here).
+
+An empty PostgreSQL database; `scripts/prestart.sh` and `scripts/start.sh` configured with the
+POSTGRES_* variables compose sets (no DATABASE_URL); gunicorn with two uvicorn workers on a
+loopback port; a home directory that does not exist, as for the image's user; SIGTERM as
+`docker stop` sends it.
+"""
+
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
+
+from app.core.config import normalise_database_url
+from tests.servers import RunningServer, gunicorn_server, wait_until
+from tests.support import VENV_BIN, free_port, postgres_database, run_script, script_env
+from tests.test_container_files import (
+    COMPOSE,
+    compose,
+    compose_healthcheck_code,
+    dockerfile_healthcheck,
+)
+
+pytestmark = pytest.mark.slow
+
+IN_FLIGHT = 16
+WRITES_IN_FLIGHT = range(0, IN_FLIGHT, 4)
+
+
+def compose_settings(url: str) -> dict[str, str]:
+    """A database as docker-compose.yml hands it to prestart and app: POSTGRES_*, no URL."""
+    parsed = make_url(normalise_database_url(url))
+    return {
+        "POSTGRES_SERVER": parsed.host or "127.0.0.1",
+        "POSTGRES_PORT": str(parsed.port or 5432),
+        "POSTGRES_USER": parsed.username or "postgres",
+        "POSTGRES_PASSWORD": parsed.password or "",
+        "POSTGRES_DB": parsed.database or "",
+    }
+
+
+def url_of(settings: dict[str, str]) -> URL:
+    return URL.create(
+        "postgresql+psycopg2",
+        username=settings["POSTGRES_USER"],
+        password=settings["POSTGRES_PASSWORD"] or None,
+        host=settings["POSTGRES_SERVER"],
+        port=int(settings["POSTGRES_PORT"]),
+        database=settings["POSTGRES_DB"],
+    )
+
+
+def query(settings: dict[str, str], sql: str) -> list[object]:
+    engine = create_engine(url_of(settings))
+    try:
+        with engine.connect() as connection:
+            return list(connection.scalars(text(sql)))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def process_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """What every process here gets beside the database settings.
+
+    HOME names a directory that does not exist, as for the image's user. The environment sets
+    PYTHONDONTWRITEBYTECODE and the venv holds few .pyc files, so each process would recompile
+    its imports (seconds per worker on a busy machine); a bytecode cache in a temporary
+    directory avoids that and changes nothing else.
+    """
+    root = tmp_path_factory.mktemp("stack")
+    return {
+        "HOME": str(root / "no-home"),
+        "XDG_RUNTIME_DIR": "",
+        "PYTHONDONTWRITEBYTECODE": "",
+        "PYTHONPYCACHEPREFIX": str(root / "pycache"),
+    }
+
+
+@pytest.fixture(scope="module")
+def prestarted(postgres_admin_url: str, process_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """An empty database made ready by scripts/prestart.sh; yields its compose-style settings."""
+    with postgres_database(postgres_admin_url, prefix="recipes_stack") as url:
+        settings = compose_settings(url)
+        result = run_script("prestart.sh", script_env(**process_env, **settings))
+        assert result.returncode == 0, f"prestart failed:\n{result.stdout}\n{result.stderr}"
+        yield settings
+
+
+def test_prestart_with_compose_settings_migrates_and_seeds(prestarted: dict[str, str]) -> None:
+    labels = query(prestarted, "SELECT label FROM recipe ORDER BY id")
+    assert labels[:1] == ["Chicken Vesuvio"], labels
+    assert query(prestarted, "SELECT count(*) FROM alembic_version") == [1]
+
+
+def run_healthcheck(code: str, server: RunningServer) -> None:
+    """A container health check's `python -c` code, run against this server's port."""
+    port = server.base_url.rsplit(":", 1)[1]
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", code.replace(":8001/", f":{port}/")],
+        env=script_env(PORT=port),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, f"health check failed:\n{code}\n{result.stderr}"
+
+
+class RecipeTableLock:
+    """Holds ACCESS EXCLUSIVE on `recipe`: every request that reads or writes it waits."""
+
+    def __init__(self, settings: dict[str, str]) -> None:
+        self.settings = settings
+        self.engine = create_engine(url_of(settings))
+        self.connection = self.engine.connect()
+        self.connection.begin()
+        self.connection.execute(text("LOCK TABLE recipe IN ACCESS EXCLUSIVE MODE"))
+
+    def waiting(self) -> int:
+        """App connections blocked behind the lock: requests that are surely in flight."""
+        (count,) = query(
+            self.settings,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'recipe-api' AND wait_event_type = 'Lock'",
+        )
+        assert isinstance(count, int)
+        return count
+
+    def release(self) -> None:
+        self.connection.rollback()
+        self.connection.close()
+        self.engine.dispose()
+
+
+def request_in_flight(base_url: str, index: int, statuses: dict[int, int | str]) -> None:
+    """A read, or a write for the indexes in WRITES_IN_FLIGHT; records the status or error."""
+    try:
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            if index in WRITES_IN_FLIGHT:
+                payload = {"label": f"In flight {index}", "source": "t", "url": "https://e.com"}
+                response = client.post("/recipe/", json={**payload, "submitter_id": 1})
+            else:
+                response = client.get("/recipe/1")
+        statuses[index] = response.status_code
+    except httpx.HTTPError as exc:
+        statuses[index] = f"{type(exc).__name__}: {exc}"
+
+
+def test_stack_serves_then_finishes_requests_in_flight_on_sigterm(
+    prestarted: dict[str, str], process_env: dict[str, str]
+) -> None:
+    # Room in either worker's pool for every held request, whichever worker accepts them.
+    pool = {"DB_POOL_SIZE": str(IN_FLIGHT), "DB_MAX_OVERFLOW": "0"}
+    with gunicorn_server(None, workers=2, **process_env, **prestarted, **pool) as server:
+        assert len(server.worker_pids()) == 2, server.log()
+        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+            home = client.get("/")
+            assert home.status_code == 200, home.text
+            assert "Chicken Vesuvio" in home.text
+            recipe = client.get("/recipe/1")
+            assert recipe.status_code == 200, recipe.text
+            assert recipe.json()["label"] == "Chicken Vesuvio"
+            payload = {"label": "Stack stew", "source": "t", "url": "https://example.com/stew"}
+            created = client.post("/recipe/", json={**payload, "submitter_id": 1})
+            assert created.status_code == 201, created.text
+            assert client.get(f"/recipe/{created.json()['id']}").json()["label"] == "Stack stew"
+
+        # The image's and the compose file's health checks, as the engine would run them.
+        run_healthcheck(dockerfile_healthcheck(), server)
+        run_healthcheck(compose_healthcheck_code(compose(COMPOSE)["services"]["app"]), server)
+
+        statuses: dict[int, int | str] = {}
+        threads = [
+            threading.Thread(target=request_in_flight, args=(server.base_url, i, statuses))
+            for i in range(IN_FLIGHT)
+        ]
+        lock = RecipeTableLock(prestarted)
+        try:
+            for thread in threads:
+                thread.start()
+            in_flight = wait_until(lambda: lock.waiting() == IN_FLIGHT, timeout=20)
+            assert in_flight, f"{lock.waiting()} of {IN_FLIGHT} requests reached the database"
+            server.process.send_signal(signal.SIGTERM)  # what `docker stop` sends
+            time.sleep(1)
+            assert server.process.poll() is None, "gunicorn exited with requests in flight"
+        finally:
+            lock.release()
+        for thread in threads:
+            thread.join(timeout=30)
+        exit_code = server.process.wait(timeout=30)
+        log = server.log()
+
+    expected = {i: 201 if i in WRITES_IN_FLIGHT else 200 for i in range(IN_FLIGHT)}
+    assert statuses == expected, log
+    assert exit_code == 0, log
+    # Gunicorn 25.1+ would open a control socket under $HOME unless told not to.
+    assert "control socket" not in log.lower(), log
+    assert not Path(process_env["HOME"]).exists(), "gunicorn wrote into the missing home"
+
+
+def test_start_warns_when_worker_pools_exceed_max_connections(
+    prestarted: dict[str, str], process_env: dict[str, str]
+) -> None:
+    (max_connections,) = query(prestarted, "SHOW max_connections")
+    assert isinstance(max_connections, str)
+    # 2 x (max_connections + 1) connections wanted; pools open lazily, so none are opened here.
+    pool = {"DB_POOL_SIZE": max_connections, "DB_MAX_OVERFLOW": "1"}
+    with gunicorn_server(None, workers=2, **process_env, **prestarted, **pool) as server:
+        wanted = 2 * (int(max_connections) + 1)
+        warned = wait_until(lambda: f"= {wanted} connections" in server.log(), timeout=10)
+        log = server.log()
+    assert warned, log
+    assert f"max_connections is {max_connections}" in log, log
+
+
+def test_workers_start_while_the_database_is_down(process_env: dict[str, str]) -> None:
+    down = {
+        "POSTGRES_SERVER": "127.0.0.1",
+        "POSTGRES_PORT": str(free_port()),  # nothing listens there
+        "POSTGRES_USER": "postgres",
+        "POSTGRES_PASSWORD": "",
+        "POSTGRES_DB": "absent",
+    }
+    skipped = "connection limit not checked: database unreachable"
+    with gunicorn_server(None, workers=2, ready_path="/health", **process_env, **down) as server:
+        both_started = wait_until(lambda: server.log().count(skipped) == 2, timeout=20)
+        assert both_started, server.log()
+        ready = httpx.get(server.base_url + "/health/ready", timeout=10)
+        assert ready.status_code == 503, ready.text
+        assert server.process.poll() is None, server.log()
+        assert len(server.worker_pids()) == 2, server.log()

@@ -1,0 +1,1 @@
+"""The benchmark: the stack against a bare ASGI ceiling on the same queries (`scripts/bench.sh`)."""

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The benchmark: the stack against a bare ASGI ceiling on the same queries, on PostgreSQL
+# (BENCH_DATABASE_URL, default the local server; a throwaway database is created in it) and on
+# SQLite. Prints the tables and writes them as JSON under bench/results/.
+# Usage: scripts/bench.sh [--quick | --large] [--rows N] [--seconds S] [--rounds R]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install.sh requirements-dev.txt
+export PATH="$PWD/.venv/bin:$PATH"
+
+if ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing wrk (Debian package)" >&2
+    { apt-get update -qq && apt-get install -y -qq wrk; } >&2 || echo "could not install wrk" >&2
+fi
+
+exec python -m bench.run "$@"
