@@ -19,7 +19,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
 fi
 echo "installing $lock into $venv"
 if command -v uv >/dev/null 2>&1; then
-    uv pip install --quiet --python "$venv/bin/python" --require-hashes -r "$lock"
+    # Bytecode compiled now: start-up (prestart, each worker) then reads no source twice.
+    uv pip install --quiet --compile-bytecode --python "$venv/bin/python" --require-hashes -r "$lock"
 else
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
 fi

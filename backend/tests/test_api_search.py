@@ -65,6 +65,15 @@ def test_search_is_a_case_insensitive_substring_match_on_label(client: TestClien
     assert found_labels(client, keyword="lamb") == []
 
 
+def test_search_ignores_case_beyond_ascii(client: TestClient) -> None:
+    """SQLite's own lower() folds ASCII only; the app's engine makes it match PostgreSQL."""
+    add_recipes(client, "CRÈME BRÛLÉE", "Crème fraîche tart", "Ψάρι ΠΛΑΚΙ")
+
+    assert found_labels(client, keyword="crème") == ["CRÈME BRÛLÉE", "Crème fraîche tart"]
+    assert found_labels(client, keyword="BRÛL") == ["CRÈME BRÛLÉE"]
+    assert found_labels(client, keyword="πλακι") == ["Ψάρι ΠΛΑΚΙ"]
+
+
 def test_search_matches_label_only_not_source_or_url(client: TestClient) -> None:
     response = client.post(
         "/recipe/",

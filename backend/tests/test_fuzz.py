@@ -3,14 +3,18 @@
 Schemathesis generates valid and invalid requests (lone surrogates, NUL bytes, huge integers,
 odd paths) from the schema the app publishes and checks that none of them gets a 5xx and that
 every response matches that schema. A fixed seed makes a failure reproducible.
+
+The schema is loaded eagerly (`from_dict` on the document `/openapi.json` serves) rather than
+through `schemathesis.pytest.from_fixture`, whose lazy loader sets `Node._nodeid`, which
+pytest 9.2 no longer has.
 """
 
 from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,

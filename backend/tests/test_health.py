@@ -34,10 +34,6 @@ def postgres_at_base(postgres_admin_url: str) -> Iterator[str]:
         yield url
 
 
-def test_single_head_revision_exists() -> None:
-    assert HEAD is not None
-
-
 def test_liveness_is_ok(client: TestClient) -> None:
     response = client.get("/health")
 

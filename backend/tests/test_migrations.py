@@ -118,18 +118,18 @@ def test_models_and_migrations_agree(database_url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "database_url",
+    "configured",
     [None, "sqlite", "postgresql"],
     ids=["no-database-url", "sqlite-file", "postgres-closed-port"],
 )
 def test_upgrade_head_sql_prints_ddl_without_a_database(
-    database_url: str | None, tmp_path: Path
+    configured: str | None, tmp_path: Path
 ) -> None:
     env = script_env(PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     sqlite_file = tmp_path / "never-created.db"
-    if database_url == "sqlite":
+    if configured == "sqlite":
         env["DATABASE_URL"] = sqlite_url(sqlite_file)
-    elif database_url == "postgresql":
+    elif configured == "postgresql":
         env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{free_port()}/recipes"
 
     result = subprocess.run(
@@ -147,7 +147,7 @@ def test_upgrade_head_sql_prints_ddl_without_a_database(
     assert "CREATE INDEX ix_recipe_url" in result.stdout, result.stdout
     assert f"'{head_revision()}'" in result.stdout, result.stdout
     assert not sqlite_file.exists()
-    if database_url == "postgresql":
+    if configured == "postgresql":
         assert 'CREATE TABLE "user"' in result.stdout, result.stdout
         assert "BOOLEAN DEFAULT false NOT NULL" in result.stdout, result.stdout
 

@@ -11,7 +11,7 @@ import re
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
@@ -37,28 +37,8 @@ from tests.support import (
 # Every test here starts prestart processes (about a second each) or a database cluster.
 pytestmark = pytest.mark.slow
 
-PrestartEnv = Callable[..., dict[str, str]]
-
 DEFAULT_SUPERUSER = "admin@recipeapi.com"
 SEED_ROWS = 1 + len(RECIPES)  # the superuser and the recipes
-
-
-@pytest.fixture(scope="module")
-def prestart_env(tmp_path_factory: pytest.TempPathFactory) -> PrestartEnv:
-    """script_env plus a bytecode cache shared by the runs of this module.
-
-    The environment sets PYTHONDONTWRITEBYTECODE and the venv holds few .pyc files, so each
-    prestart step would recompile SQLAlchemy and pydantic from source (~2 s a run); a cache
-    in a temporary directory keeps the module within budget and changes nothing else.
-    """
-    cache = tmp_path_factory.mktemp("pycache")
-
-    def build(**settings: str) -> dict[str, str]:
-        env = script_env(PYTHONPYCACHEPREFIX=str(cache), **settings)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        return env
-
-    return build
 
 
 def _new_cluster() -> ThrowawayCluster:
@@ -179,9 +159,9 @@ def _rows_added(output: str) -> int:
 
 
 def test_prestart_waits_for_a_database_that_comes_up_late(
-    stopped_cluster: ThrowawayCluster, prestart_env: PrestartEnv
+    stopped_cluster: ThrowawayCluster,
 ) -> None:
-    env = prestart_env(
+    env = script_env(
         DATABASE_URL=stopped_cluster.url(),
         PRESTART_RETRY_INTERVAL="0.5",
         PRESTART_MAX_WAIT="60",
@@ -209,11 +189,9 @@ def test_prestart_waits_for_a_database_that_comes_up_late(
     _assert_ready_and_seeded_once(stopped_cluster.url(), DEFAULT_SUPERUSER, output)
 
 
-def test_prestart_gives_up_after_max_wait_when_the_database_never_comes(
-    prestart_env: PrestartEnv,
-) -> None:
+def test_prestart_gives_up_after_max_wait_when_the_database_never_comes() -> None:
     secret = "never-printed-secret"
-    env = prestart_env(
+    env = script_env(
         DATABASE_URL=f"postgresql://postgres:{secret}@127.0.0.1:{free_port()}/app",
         PRESTART_RETRY_INTERVAL="0.5",
         PRESTART_MAX_WAIT="3",
@@ -249,7 +227,7 @@ def _fill_connection_slots(dsn: str) -> tuple[list[psycopg2.extensions.connectio
 
 
 def test_prestart_waits_while_the_server_has_no_connection_slot_for_its_role(
-    running_cluster: ThrowawayCluster, prestart_env: PrestartEnv
+    running_cluster: ThrowawayCluster,
 ) -> None:
     # A role that is no superuser is refused with "remaining connection slots are reserved ..."
     # rather than "too many clients already": the same condition, and just as transient.
@@ -273,7 +251,7 @@ def test_prestart_waits_while_the_server_has_no_connection_slot_for_its_role(
             held += role_connections
             assert refusal_marker in refusal, refusal
             process = _start_prestart(
-                prestart_env(
+                script_env(
                     DATABASE_URL=role_url.render_as_string(hide_password=False),
                     PRESTART_RETRY_INTERVAL="0.5",
                     PRESTART_MAX_WAIT="60",
@@ -313,7 +291,6 @@ def test_prestart_waits_while_the_server_has_no_connection_slot_for_its_role(
 )
 def test_prestart_stops_at_once_on_a_configuration_error(
     running_cluster: ThrowawayCluster,
-    prestart_env: PrestartEnv,
     case: str,
     expected_message: str,
 ) -> None:
@@ -331,7 +308,7 @@ def test_prestart_stops_at_once_on_a_configuration_error(
         },
         "missing database": {"DATABASE_URL": running_cluster.url(database="no_such_database")},
     }[case]
-    env = prestart_env(PRESTART_RETRY_INTERVAL="0.5", PRESTART_MAX_WAIT="60", **settings)
+    env = script_env(PRESTART_RETRY_INTERVAL="0.5", PRESTART_MAX_WAIT="60", **settings)
     started = time.monotonic()
     code, output = _run_prestart(env, timeout=60)
     elapsed = time.monotonic() - started
@@ -357,11 +334,10 @@ def test_prestart_run_three_times_seeds_once(
     dialect: str,
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    prestart_env: PrestartEnv,
 ) -> None:
     superuser = "head.chef@example.org"
     with _fresh_database(dialect, request, tmp_path) as url:
-        env = prestart_env(DATABASE_URL=url, FIRST_SUPERUSER=superuser, PRESTART_MAX_WAIT="10")
+        env = script_env(DATABASE_URL=url, FIRST_SUPERUSER=superuser, PRESTART_MAX_WAIT="10")
         outputs = []
         for run in range(3):
             code, output = _run_prestart(env)
@@ -397,20 +373,20 @@ def _run_two_at_once(env: dict[str, str], url: str, superuser: str) -> None:
 
 
 def test_two_prestarts_at_once_on_an_empty_postgres_both_succeed_and_seed_once(
-    postgres_admin_url: str, prestart_env: PrestartEnv
+    postgres_admin_url: str,
 ) -> None:
     for _ in range(3):
         with postgres_database(postgres_admin_url, prefix="prestart_race") as url:
-            env = prestart_env(DATABASE_URL=url, PRESTART_MAX_WAIT="10")
+            env = script_env(DATABASE_URL=url, PRESTART_MAX_WAIT="10")
             _run_two_at_once(env, url, DEFAULT_SUPERUSER)
 
 
 def test_two_prestarts_at_once_with_compose_variables_both_succeed_and_seed_once(
-    running_cluster: ThrowawayCluster, prestart_env: PrestartEnv
+    running_cluster: ThrowawayCluster,
 ) -> None:
     superuser = "compose.chef@example.org"
     with postgres_database(running_cluster.url(), prefix="prestart_compose") as url:
-        env = prestart_env(
+        env = script_env(
             POSTGRES_SERVER="127.0.0.1",
             POSTGRES_PORT=str(running_cluster.port),
             POSTGRES_USER="postgres",

@@ -58,8 +58,15 @@ def _create_sqlite_engine(settings: Settings, url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(settings.SQLITE_BUSY_TIMEOUT_MS)}")
         cursor.close()
+        # SQLite's lower() folds ASCII only, so ILIKE (rendered as lower() LIKE lower()) missed
+        # "CRÈME" for "crème"; Python's folds all of Unicode, as PostgreSQL does.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
     return engine
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,0 +1,165 @@
+"""Prestart when the database accepts connections but a migration fails half way.
+
+The repository's migrations are copied to a temporary directory with one more revision after
+the head that changes the schema and then fails; `scripts/prestart.sh` runs with
+ALEMBIC_CONFIG pointing at the copy, as alembic's CLI honours that variable.
+"""
+
+import shutil
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from app.core.config import normalise_database_url
+from app.db.migrations import PROJECT_ROOT, head_revision
+from tests.support import postgres_database, run_script, script_env, sqlite_url
+
+pytestmark = pytest.mark.slow
+
+BROKEN_REVISION = "9f_half_done"
+# Changes the schema in two ways, then fails on a statement every database rejects.
+FAILING_STEP = 'op.execute("SELECT no_such_column FROM no_such_table")'
+
+
+def broken_revision_source(down_revision: str, *, fail: bool) -> str:
+    last_step = FAILING_STEP if fail else "pass"
+    return textwrap.dedent(
+        f'''\
+        """a migration that fails half way (test only)"""
+
+        import sqlalchemy as sa
+        from alembic import op
+
+        revision = "{BROKEN_REVISION}"
+        down_revision = "{down_revision}"
+        branch_labels = None
+        depends_on = None
+
+
+        def upgrade() -> None:
+            op.create_table("half_done", sa.Column("id", sa.Integer(), primary_key=True))
+            with op.batch_alter_table("recipe") as batch:
+                batch.add_column(sa.Column("rating", sa.Integer(), nullable=True))
+            {last_step}
+
+
+        def downgrade() -> None:
+            with op.batch_alter_table("recipe") as batch:
+                batch.drop_column("rating")
+            op.drop_table("half_done")
+        '''
+    )
+
+
+@pytest.fixture
+def migrations_copy(tmp_path: Path) -> Path:
+    """alembic.ini and alembic/ copied; returns the copied alembic.ini."""
+    shutil.copy(PROJECT_ROOT / "alembic.ini", tmp_path / "alembic.ini")
+    shutil.copytree(
+        PROJECT_ROOT / "alembic",
+        tmp_path / "alembic",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return tmp_path / "alembic.ini"
+
+
+def write_broken_revision(config: Path, *, fail: bool) -> Path:
+    head = head_revision()
+    assert head is not None
+    path = config.parent / "alembic" / "versions" / f"{BROKEN_REVISION}.py"
+    path.write_text(broken_revision_source(head, fail=fail))
+    return path
+
+
+def prestart(database_url: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    overrides = {"DATABASE_URL": database_url, "PRESTART_MAX_WAIT": "10"}
+    if config is not None:
+        overrides["ALEMBIC_CONFIG"] = str(config)
+    return run_script("prestart.sh", script_env(**overrides), timeout=120)
+
+
+def describe(result: subprocess.CompletedProcess[str]) -> str:
+    return (
+        f"exit {result.returncode}\n--- stdout ---\n{result.stdout}"
+        f"\n--- stderr ---\n{result.stderr}"
+    )
+
+
+def schema_state(database_url: str) -> dict[str, object]:
+    engine = create_engine(normalise_database_url(database_url))
+    try:
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            columns = {column["name"] for column in inspect(connection).get_columns("recipe")}
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            users = connection.execute(text('SELECT count(*) FROM "user"')).scalar_one()
+            recipes = connection.execute(text("SELECT count(*) FROM recipe")).scalar_one()
+    finally:
+        engine.dispose()
+    return {
+        "tables": tables,
+        "recipe_columns": columns,
+        "revision": [row[0] for row in revision],
+        "users": users,
+        "recipes": recipes,
+    }
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    with postgres_database(postgres_admin_url, prefix="recipes_migfail") as url:
+        yield url
+
+
+def test_failed_migration_exits_nonzero_leaves_postgres_at_the_previous_revision_and_fix_completes(
+    empty_postgres_url: str, migrations_copy: Path
+) -> None:
+    url = empty_postgres_url
+    first = prestart(url)
+    assert first.returncode == 0, describe(first)
+    before = schema_state(url)
+    assert before["revision"] == [head_revision()], before
+
+    write_broken_revision(migrations_copy, fail=True)
+    failed = prestart(url, migrations_copy)
+    assert failed.returncode != 0, describe(failed)
+    assert "no_such_table" in failed.stderr, describe(failed)
+    assert "initial data in place" not in failed.stderr, "prestart went on after the failure"
+    # Transactional DDL: the table and column the failed revision added are rolled back too.
+    after = schema_state(url)
+    assert after == before, f"schema changed by a failed migration:\n{before}\n{after}"
+    assert "half_done" not in after["tables"]  # type: ignore[operator]
+
+    write_broken_revision(migrations_copy, fail=False)
+    fixed = prestart(url, migrations_copy)
+    assert fixed.returncode == 0, describe(fixed)
+    done = schema_state(url)
+    assert done["revision"] == [BROKEN_REVISION], done
+    assert "half_done" in done["tables"], done  # type: ignore[operator]
+    assert "rating" in done["recipe_columns"], done  # type: ignore[operator]
+    assert (done["users"], done["recipes"]) == (before["users"], before["recipes"]), done
+
+
+def test_failed_migration_on_sqlite_exits_nonzero_keeps_the_revision_and_next_prestart_completes(
+    tmp_path: Path, migrations_copy: Path
+) -> None:
+    """SQLite has no transactional DDL through alembic: only the revision is guaranteed to stay."""
+    url = sqlite_url(tmp_path / "prestart.db")
+    first = prestart(url)
+    assert first.returncode == 0, describe(first)
+
+    broken = write_broken_revision(migrations_copy, fail=True)
+    failed = prestart(url, migrations_copy)
+    assert failed.returncode != 0, describe(failed)
+    assert schema_state(url)["revision"] == [head_revision()]
+
+    broken.unlink()  # the broken revision withdrawn
+    again = prestart(url, migrations_copy)
+    assert again.returncode == 0, describe(again)
+    state = schema_state(url)
+    assert state["revision"] == [head_revision()], state
+    assert (state["users"], state["recipes"]) == (1, 3), state

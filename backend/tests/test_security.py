@@ -1,0 +1,318 @@
+"""Security: escaping, SQL-looking input, secrets, CORS, docs switch and error bodies.
+
+In process on SQLite and PostgreSQL, and under gunicorn against a password-protected throwaway
+PostgreSQL server for what the logs and responses of the real stack may contain.
+"""
+
+import re
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, inspect, text
+
+from app.api.deps import get_session
+from app.core.config import Settings, normalise_database_url
+from app.main import create_app
+from tests.load import running_cluster
+from tests.pg_cluster import PASSWORD, ThrowawayCluster
+from tests.servers import gunicorn_server
+from tests.support import migrate, run_script, script_env
+
+SCRIPT = "<script>alert(1)</script>"
+SQL_INJECTION = "'; DROP TABLE recipe; --"
+WRONG_PASSWORD = "not-the-Secret-4711"
+TRACEBACK_MARKERS = ("Traceback", 'File "', ".py", "line ", "RuntimeError")
+
+
+def recipe(label: str, **fields: object) -> dict[str, object]:
+    return {"label": label, "source": None, "url": None, "submitter_id": None, **fields}
+
+
+# --- HTML escaping -------------------------------------------------------------------------
+
+
+def test_markup_in_recipe_fields_is_escaped_on_the_home_page(client: TestClient) -> None:
+    created = client.post(
+        "/recipe/",
+        json=recipe(SCRIPT, source='<img src=x onerror="alert(2)">', url='http://x.example/"><b>'),
+    )
+    assert created.status_code == 201, created.text
+    page = client.get("/")
+    assert page.status_code == 200, page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text, page.text
+    assert "<script>" not in page.text, page.text
+    assert "<img" not in page.text, page.text
+    assert '"><b>' not in page.text, page.text
+    assert "<b>" not in page.text, page.text
+
+
+# --- SQL-looking input ---------------------------------------------------------------------
+
+
+def table_counts(database_url: str) -> dict[str, int]:
+    engine = create_engine(normalise_database_url(database_url))
+    try:
+        with engine.connect() as connection:
+            tables = sorted(inspect(connection).get_table_names())
+            return {
+                table: int(connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one())
+                for table in tables
+            }
+    finally:
+        engine.dispose()
+
+
+def test_sql_looking_input_is_stored_and_searched_literally_and_changes_nothing(
+    client: TestClient, database_url: str
+) -> None:
+    plain = client.post("/recipe/", json=recipe("Plain soup")).json()
+    hostile = client.post(
+        "/recipe/", json=recipe(SQL_INJECTION, source="x' OR '1'='1", url=None)
+    ).json()
+    user = client.post(
+        "/user/", json={"email": "bobby@example.com", "first_name": "Robert'); DROP TABLE user;--"}
+    )
+    assert user.status_code == 201, user.text
+    before = table_counts(database_url)
+
+    fetched = client.get(f"/recipe/{hostile['id']}").json()
+    assert (fetched["label"], fetched["source"]) == (SQL_INJECTION, "x' OR '1'='1"), fetched
+
+    found = client.get("/search/", params={"keyword": SQL_INJECTION}).json()["results"]
+    assert [r["id"] for r in found] == [hostile["id"]], found
+    for keyword in ["' OR '1'='1", "' OR 1=1 --", "%' OR '%'='", "soup'; DELETE FROM recipe; --"]:
+        found = client.get("/search/", params={"keyword": keyword}).json()["results"]
+        assert found == [], f"{keyword!r} matched {found}"
+    assert client.get("/recipe/1 OR 1=1").status_code == 422
+    assert client.get("/recipe/1;DROP TABLE recipe").status_code == 422
+    assert client.get(f"/recipe/{plain['id']}").status_code == 200
+
+    after = table_counts(database_url)
+    assert after == before, f"tables or row counts changed: {before} -> {after}"
+    assert {"recipe", "user", "alembic_version"} <= after.keys(), after
+
+
+# --- CORS ----------------------------------------------------------------------------------
+
+
+def app_with(database_url: str, **settings: object) -> FastAPI:
+    return create_app(Settings(DATABASE_URL=database_url, _env_file=None, **settings))  # type: ignore[call-arg]
+
+
+def test_no_cross_origin_access_by_default(client: TestClient) -> None:
+    response = client.get("/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in response.headers, response.headers
+    preflight = client.options(
+        "/recipe/",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers, preflight.headers
+
+
+def test_cors_allows_exactly_the_configured_origins(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", "https://cook.example, https://admin.cook.example")
+    settings = Settings(DATABASE_URL=database_url, _env_file=None)  # type: ignore[call-arg]
+    assert settings.CORS_ORIGINS == ["https://cook.example", "https://admin.cook.example"]
+    with TestClient(create_app(settings)) as client:
+        allowed = client.get("/health", headers={"Origin": "https://cook.example"})
+        assert allowed.headers.get("access-control-allow-origin") == "https://cook.example"
+        preflight = client.options(
+            "/recipe/",
+            headers={
+                "Origin": "https://admin.cook.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "Content-Type",
+            },
+        )
+        assert preflight.status_code == 200, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == "https://admin.cook.example"
+
+        other = client.get("/health", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers, other.headers
+        preflight = client.options(
+            "/recipe/",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.status_code == 400, preflight.text
+        assert "access-control-allow-origin" not in preflight.headers, preflight.headers
+
+
+# --- docs switch ---------------------------------------------------------------------------
+
+
+def test_docs_are_served_by_default_and_gone_when_disabled(database_url: str) -> None:
+    with TestClient(app_with(database_url)) as client:
+        for path in ["/docs", "/redoc", "/openapi.json"]:
+            assert client.get(path).status_code == 200, path
+    with TestClient(app_with(database_url, DOCS_ENABLED=False)) as client:
+        for path in ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"]:
+            response = client.get(path)
+            assert response.status_code == 404, f"{path}: {response.status_code}"
+        page = client.get("/")
+        assert page.status_code == 200, page.text
+        assert "/docs" not in page.text, page.text
+
+
+def test_docs_enabled_false_in_the_environment_turns_docs_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCS_ENABLED", "false")
+    assert Settings(_env_file=None).DOCS_ENABLED is False  # type: ignore[call-arg]
+
+
+# --- internal errors -----------------------------------------------------------------------
+
+
+def assert_no_traceback(response: httpx.Response) -> None:
+    for marker in TRACEBACK_MARKERS:
+        assert marker not in response.text, f"{marker!r} in the error body: {response.text}"
+
+
+def test_unexpected_exception_in_a_route_gives_a_bare_500(database_url: str) -> None:
+    app = app_with(database_url)
+
+    @app.get("/test-only/explode")
+    def explode() -> None:
+        raise RuntimeError("secret internals in /srv/app/handler.py")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/test-only/explode")
+    assert response.status_code == 500, response.text
+    assert response.text == "Internal Server Error", response.text
+    assert "secret internals" not in response.text
+    assert_no_traceback(response)
+
+
+def test_unexpected_exception_in_a_dependency_gives_a_bare_500(database_url: str) -> None:
+    app = app_with(database_url)
+
+    def broken_session() -> None:
+        raise RuntimeError("secret internals in /srv/app/deps.py")
+
+    app.dependency_overrides[get_session] = broken_session
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/recipe/1")
+    assert response.status_code == 500, response.text
+    assert "secret internals" not in response.text
+    assert_no_traceback(response)
+
+
+# --- the real stack: secrets in logs and responses, and a real internal error ---------------
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ThrowawayCluster]:
+    with running_cluster() as started:
+        migrate(started.url())
+        yield started
+
+
+def password_forms(password: str) -> list[str]:
+    return [password, quote(password, safe=""), quote(password)]
+
+
+def assert_secret_absent(where: str, content: str, password: str) -> None:
+    for form in password_forms(password):
+        assert form not in content, f"the database password appears in {where}:\n{content}"
+
+
+@pytest.mark.slow
+def test_database_password_never_appears_in_responses_or_the_server_log(
+    cluster: ThrowawayCluster,
+) -> None:
+    """Correct password: every kind of answer, then an outage, then a real internal error."""
+    with gunicorn_server(cluster.url(), workers=2, DB_CONNECT_TIMEOUT="2") as server:
+        base = server.base_url
+        with httpx.Client(base_url=base, timeout=30) as client:
+            responses = [
+                client.get("/health"),
+                client.get("/health/ready"),
+                client.get("/openapi.json"),
+                client.get("/docs"),
+                client.get("/"),
+                client.get("/recipe/424242"),
+                client.get("/recipe/abc"),
+                client.post("/recipe/", json={"label": ""}),
+                client.post("/recipe/", json=recipe("Secret stew")),
+                client.get("/search/", params={"keyword": "stew"}),
+            ]
+            assert responses[1].status_code == 200, responses[1].text
+            assert responses[8].status_code == 201, responses[8].text
+
+            internal = forced_internal_error(cluster, client)
+            responses.append(internal)
+
+            cluster.stop("fast")
+            try:
+                outage = [client.get("/recipe/1"), client.get("/health/ready")]
+            finally:
+                cluster.start()
+            assert [r.status_code for r in outage] == [503, 503], [r.text for r in outage]
+            responses += outage
+        log = server.log()
+
+    for response in responses:
+        where = f"{response.request.method} {response.request.url.path} ({response.status_code})"
+        assert_secret_absent(where, response.text, PASSWORD)
+        assert_secret_absent(f"headers of {where}", str(response.headers), PASSWORD)
+    assert_secret_absent("the gunicorn log", log, PASSWORD)
+    assert "postgres:***@" in log, "expected the masked URL in the log"
+    # The internal error is logged for the operator, with its traceback, but not sent.
+    assert "Traceback" in log, log[-3000:]
+    assert "UndefinedColumn" in log or "does not exist" in log, log[-3000:]
+
+
+def forced_internal_error(cluster: ThrowawayCluster, client: httpx.Client) -> httpx.Response:
+    """A real 500: the schema changed under the running app (a column renamed)."""
+    created = client.post("/recipe/", json=recipe("Renamed column soup"))
+    assert created.status_code == 201, created.text
+    engine = create_engine(normalise_database_url(cluster.url()), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("ALTER TABLE recipe RENAME COLUMN label TO label_gone"))
+            try:
+                response = client.get(f"/recipe/{created.json()['id']}")
+            finally:
+                connection.execute(text("ALTER TABLE recipe RENAME COLUMN label_gone TO label"))
+    finally:
+        engine.dispose()
+    assert response.status_code == 500, response.text
+    assert response.json() == {"detail": "Internal server error"}, response.text
+    assert_no_traceback(response)
+    assert "label_gone" not in response.text, response.text
+    return response
+
+
+@pytest.mark.slow
+def test_wrong_database_password_never_appears_in_responses_or_logs(
+    cluster: ThrowawayCluster,
+) -> None:
+    url = cluster.url(password=WRONG_PASSWORD)
+    with gunicorn_server(url, workers=2, ready_path="/health", DB_CONNECT_TIMEOUT="2") as server:
+        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+            responses = [
+                client.get("/health/ready"),
+                client.get("/recipe/1"),
+                client.post("/recipe/", json=recipe("Stew")),
+                client.get("/openapi.json"),
+            ]
+        log = server.log()
+    assert [r.status_code for r in responses] == [503, 503, 503, 200], [r.text for r in responses]
+    assert responses[0].json()["status"] == "unavailable", responses[0].text
+    for response in responses:
+        assert_secret_absent(f"{response.request.url.path}", response.text, WRONG_PASSWORD)
+    assert_secret_absent("the gunicorn log", log, WRONG_PASSWORD)
+    assert re.search(r"postgres:\*\*\*@127\.0\.0\.1", log), log[-2000:]
+
+    prestart = run_script(
+        "prestart.sh", script_env(DATABASE_URL=url, PRESTART_MAX_WAIT="5"), timeout=60
+    )
+    assert prestart.returncode != 0, prestart.stderr
+    assert_secret_absent("the prestart output", prestart.stdout + prestart.stderr, WRONG_PASSWORD)
+    assert "password authentication failed" in prestart.stderr, prestart.stderr
