@@ -59,6 +59,8 @@ async def query(sql: str, params: tuple[Any, ...], many: bool = False) -> Any:
 
 
 async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    # With a length, as Starlette sends it (without one, uvicorn would chunk the body).
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

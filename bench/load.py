@@ -121,7 +121,7 @@ def run_load(
     base_url: str,
     scenario: Scenario,
     *,
-    seconds: int,
+    seconds: float,
     connections: int,
     max_id: int,
     use_wrk: bool = True,
@@ -141,13 +141,13 @@ def run_load(
         # One wrk thread: wrk needs little CPU, and every core it takes is lost to the servers.
         command = [
             "wrk", "--threads", "1", "--connections", str(connections),
-            "--duration", f"{seconds}s", "--timeout", "10s",
+            "--duration", f"{round(seconds)}s", "--timeout", "10s",
             "--script", script.name, target, "--", str(max_id),
         ]  # fmt: skip
         return _parse(_run(command, seconds))
 
 
-def _run(command: list[str], seconds: int) -> str:
+def _run(command: list[str], seconds: float) -> str:
     completed = subprocess.run(
         command,
         capture_output=True,

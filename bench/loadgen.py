@@ -63,8 +63,10 @@ async def connection_loop(
 ) -> None:
     url = urlsplit(args.url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
-    path = args.path if args.kind != "static" else (url.path or "/") + (
-        f"?{url.query}" if url.query else ""
+    path = (
+        args.path
+        if args.kind != "static"
+        else (url.path or "/") + (f"?{url.query}" if url.query else "")
     )
     reader, writer = await asyncio.open_connection(host, port)
     try:

@@ -26,7 +26,16 @@ import psycopg2
 
 from bench import data, report
 from bench.load import RunResult, Scenario, run_load, wrk_available
-from bench.servers import PROJECT_ROOT, Server, clean_env, start_ceiling, start_stack
+from bench.servers import (
+    CEILING_READY,
+    PROJECT_ROOT,
+    STACK_READY,
+    Server,
+    clean_env,
+    launch_ceiling,
+    launch_stack,
+    wait_ready,
+)
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECTIONS = 32
@@ -49,7 +58,7 @@ SCALE_STEPS = (10_000, 100_000, 1_000_000)
 class Plan:
     rows: int
     seconds: int  # per round
-    warmup_seconds: int
+    warmup_seconds: float  # under a second: a burst from the Python generator (wrk counts whole s)
     rounds: int
     scale_seconds: int  # per search latency sample, at one connection
     use_wrk: bool
@@ -57,7 +66,7 @@ class Plan:
     @classmethod
     def from_args(cls, args: argparse.Namespace, use_wrk: bool) -> "Plan":
         if args.quick:
-            plan = cls(2_000, 1, 1, 3, 1, use_wrk)
+            plan = cls(2_000, 1, 0.3, 3, 1, use_wrk)
         elif args.large:
             plan = cls(1_000_000, 5, 2, 3, 2, use_wrk)
         else:
@@ -75,6 +84,17 @@ class Plan:
 
     def scale_steps(self) -> list[int]:
         return [step for step in SCALE_STEPS if step <= self.rows] or [self.rows]
+
+
+def git_revision() -> str:
+    completed = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return completed.stdout.strip() or "unknown"
 
 
 def log(message: str) -> None:
@@ -132,7 +152,7 @@ def max_recipe_id(database_url: str) -> int:
 
 
 def drive(
-    server: Server, scenario: Scenario, plan: Plan, seconds: int, max_id: int, connections: int
+    server: Server, scenario: Scenario, plan: Plan, seconds: float, max_id: int, connections: int
 ) -> RunResult:
     return run_load(
         server.base_url,
@@ -140,7 +160,7 @@ def drive(
         seconds=seconds,
         connections=connections,
         max_id=max_id,
-        use_wrk=plan.use_wrk,
+        use_wrk=plan.use_wrk and seconds >= 1,
     )
 
 
@@ -153,29 +173,30 @@ def interleaved(
     runs: dict[str, list[RunResult]] = {server.name: [] for server in servers}
     for _ in range(plan.rounds):
         for server in servers:
-            runs[server.name].append(drive(server, scenario, plan, plan.seconds, max_id, CONNECTIONS))
+            runs[server.name].append(
+                drive(server, scenario, plan, plan.seconds, max_id, CONNECTIONS)
+            )
     return runs
 
 
 def search_latency(server: Server, scenario: Scenario, plan: Plan) -> float:
     """p50 at one connection: the cost of one search, not the queue in front of it."""
-    drive(server, scenario, plan, 1, 1, 1)
     return drive(server, scenario, plan, plan.scale_seconds, 1, 1).p50_ms
 
 
-def benchmark_postgres(
-    admin_url: str, plan: Plan, workdir: Path, results: dict[str, Any]
-) -> None:
+def benchmark_postgres(admin_url: str, plan: Plan, workdir: Path, results: dict[str, Any]) -> None:
     with fresh_database(admin_url) as database_url, ExitStack() as servers:
         log(f"database {urlsplit(database_url).path.lstrip('/')}: prestart on it empty")
         empty = run_prestart(database_url)
         up_to_date = run_prestart(database_url)
         results["prestart"] = {"empty_s": empty, "up_to_date_s": up_to_date}
 
-        stack = start_stack(database_url, workdir / "stack.log")
+        stack = launch_stack(database_url, workdir / "stack.log")
         servers.callback(stack.stop)
-        ceiling = start_ceiling(database_url, workdir / "ceiling.log")
+        ceiling = launch_ceiling(database_url, workdir / "ceiling.log")
         servers.callback(ceiling.stop)
+        wait_ready(stack, STACK_READY)
+        wait_ready(ceiling, CEILING_READY)
 
         loaded = 0
         scale = []
@@ -212,8 +233,9 @@ def benchmark_sqlite(plan: Plan, workdir: Path, results: dict[str, Any]) -> None
     log("SQLite: prestart, load, stack")
     run_prestart(database_url)
     data.load_sqlite(str(path), plan.rows, seed=0)
-    stack = start_stack(database_url, workdir / "stack-sqlite.log")
+    stack = launch_stack(database_url, workdir / "stack-sqlite.log")
     try:
+        wait_ready(stack, STACK_READY)
         rows = []
         for scenario in SQLITE_SCENARIOS:
             log(f"SQLite {scenario.name}: {plan.rounds} rounds of {plan.seconds}s")
@@ -267,13 +289,16 @@ def main(argv: list[str] | None = None) -> int:
         "connections": CONNECTIONS,
         "load_generator": "wrk" if use_wrk else "bench/loadgen.py",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "revision": git_revision(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "load_average_before": os.getloadavg()[0],
     }
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         benchmark_postgres(admin_url, plan, Path(workdir), results)
         if not args.skip_sqlite:
             benchmark_sqlite(plan, Path(workdir), results)
 
+    results["load_average_after"] = os.getloadavg()[0]
     rss = max(results["stack_worker_rss_mb"], default=0.0)
     print(
         f"\nPostgreSQL, {plan.rows:,} recipes, {CONNECTIONS} connections, median of "
@@ -286,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     if "sqlite" in results:
         print(f"\nSQLite, {plan.rows:,} recipes, {CONNECTIONS} connections\n")
         print(report.sqlite_table(results["sqlite"]))
-    print(f"\nresults: {report.write_json(results).relative_to(PROJECT_ROOT)}")
+    print(
+        f"\nload average (1 min) before {results['load_average_before']:.1f}, after "
+        f"{results['load_average_after']:.1f}: anything else running skews the figures"
+    )
+    print(f"results: {report.write_json(results).relative_to(PROJECT_ROOT)}")
     return 0
 
 

@@ -67,10 +67,8 @@ class Server:
                 self.process.wait(timeout=10)
 
 
-def start_server(
-    name: str, command: list[str], env: Mapping[str, str], log_path: Path, ready_path: str
-) -> Server:
-    """Start gunicorn with `command` on a free port and wait until `ready_path` answers 200."""
+def launch(name: str, command: list[str], env: Mapping[str, str], log_path: Path) -> Server:
+    """Start gunicorn with `command` on a free port; `wait_ready` tells when it serves."""
     port = free_port()
     full_env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2"}
     with log_path.open("wb") as log:
@@ -82,13 +80,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(name, process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        wait_ready(server, ready_path)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return Server(name, process, f"http://127.0.0.1:{port}", log_path)
 
 
 def wait_ready(server: Server, path: str, timeout: float = 60) -> None:
@@ -107,16 +99,18 @@ def wait_ready(server: Server, path: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{server.name} not ready after {timeout}s ({last!r}):\n{server.log()}")
 
 
-def start_stack(database_url: str, log_path: Path) -> Server:
+def launch_stack(database_url: str, log_path: Path) -> Server:
     env = clean_env(DATABASE_URL=database_url)
-    return start_server(
-        "stack", [str(PROJECT_ROOT / "scripts" / "start.sh")], env, log_path, "/health/ready"
-    )
+    return launch("stack", [str(PROJECT_ROOT / "scripts" / "start.sh")], env, log_path)
 
 
-def start_ceiling(database_url: str, log_path: Path) -> Server:
+def launch_ceiling(database_url: str, log_path: Path) -> Server:
     # The positional app overrides gunicorn.conf.py's `wsgi_app`; every other setting is the
     # stack's. gunicorn puts its working directory (the repo root) on sys.path for `bench`.
     env = clean_env(DATABASE_URL=database_url)
     command = [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "bench.ceiling:app"]
-    return start_server("ceiling", command, env, log_path, "/recipe/1")
+    return launch("ceiling", command, env, log_path)
+
+
+STACK_READY = "/health/ready"
+CEILING_READY = "/recipe/1"  # the seed's first recipe

@@ -2,8 +2,8 @@
 
 Under concurrent POST load against gunicorn on PostgreSQL, with a worker SIGKILLed or the
 database restarted mid-run. Failed requests are fine; acknowledged ones must persist. That holds
-because the request's session dependency commits before the response is sent
-(`Depends(get_session, scope="function")` in `app/api/deps.py`), which the in-process test pins.
+because a request's transaction is committed before its response is sent, which the in-process
+test pins by making the commit fail.
 """
 
 import os
@@ -108,8 +108,8 @@ def test_a_commit_that_fails_is_answered_503_and_never_201(
 ) -> None:
     """The commit runs before the response is sent: if it fails, the client hears about it.
 
-    With the session dependency's exit after the response (`scope="request"`), this POST would
-    get its 201 and the row would be gone.
+    Were the commit done after the response (a `yield` dependency with `scope="request"`, or a
+    background task), this POST would get its 201 and the row would be gone.
     """
 
     def lose_the_connection(_session: Session) -> None:

@@ -28,6 +28,8 @@ pytestmark = pytest.mark.slow
 
 CONNECT_TIMEOUT = 2  # libpq's minimum
 STATEMENT_TIMEOUT_MS = 3000
+# Each worker holds at most 8 connections; a 9th request waits this long for one, then gets 503.
+POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT = 4, 4, 1
 # Slack for a loaded 2-core CI machine on top of the timeout that bounds a request.
 MARGIN = 3.0
 RECOVERY_DEADLINE = 10.0
@@ -48,8 +50,9 @@ def server(cluster: ThrowawayCluster) -> Iterator[RunningServer]:
         workers=2,
         DB_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
         DB_STATEMENT_TIMEOUT_MS=str(STATEMENT_TIMEOUT_MS),
-        DB_POOL_SIZE="4",
-        DB_MAX_OVERFLOW="2",
+        DB_POOL_SIZE=str(POOL_SIZE),
+        DB_MAX_OVERFLOW=str(MAX_OVERFLOW),
+        DB_POOL_TIMEOUT=str(POOL_TIMEOUT),
     ) as running:
         yield running
 
@@ -228,11 +231,12 @@ def run_in_thread(send: Callable[[], httpx.Response]) -> tuple[threading.Thread,
 
     def target() -> None:
         started = time.monotonic()
+        outcome: object
         try:
-            result.append(send())
+            outcome = send()
         except httpx.HTTPError as exc:
-            result.append(exc)
-        result.append(time.monotonic() - started)
+            outcome = exc
+        result.extend((outcome, time.monotonic() - started))  # both at once, for readers
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
@@ -295,3 +299,44 @@ def test_query_blocked_past_the_statement_timeout_gives_503(
     assert elapsed >= STATEMENT_TIMEOUT_MS / 1000 - 0.2, f"answered after {elapsed:.1f}s"
     after = httpx.get(f"{server.base_url}/recipe/{recipe_id}", timeout=10)
     assert after.status_code == 200, after.text
+
+
+def test_requests_beyond_the_pool_get_503_after_the_pool_timeout(
+    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+) -> None:
+    """More requests than connections while every connection is stuck: the surplus waits
+    DB_POOL_TIMEOUT for a connection and gets 503, instead of queueing without end."""
+    in_flight = 3 * (POOL_SIZE + MAX_OVERFLOW)  # more than both workers' pools together
+    engine = admin_engine(cluster)
+    try:
+        with engine.connect() as locker:
+            locker.execute(text("BEGIN"))
+            locker.execute(text("LOCK TABLE recipe IN ACCESS EXCLUSIVE MODE"))
+            requests = [
+                run_in_thread(
+                    lambda: httpx.get(f"{server.base_url}/recipe/{recipe_id}", timeout=30)
+                )
+                for _ in range(in_flight)
+            ]
+            # Only a pool timeout can answer while the lock is held (shorter than the
+            # statement timeout).
+            answered = wait_until(
+                lambda: any(result for _, result in requests),
+                timeout=(STATEMENT_TIMEOUT_MS / 1000) - 0.5,
+            )
+            early = [list(result) for _, result in requests if result]
+            locker.execute(text("ROLLBACK"))
+    finally:
+        engine.dispose()
+    for thread, _ in requests:
+        thread.join(timeout=30)
+    assert answered, "no request got an answer while every connection was stuck"
+    for response, elapsed in early:
+        assert isinstance(response, httpx.Response), f"no response: {response!r}"
+        assert isinstance(elapsed, float)
+        assert_unavailable(response, elapsed, limit=POOL_TIMEOUT + MARGIN)
+    statuses = Counter(
+        result[0].status_code if isinstance(result[0], httpx.Response) else repr(result[0])
+        for _, result in requests
+    )
+    assert set(statuses) <= {200, 503}, f"statuses with the pool exhausted: {statuses}"

@@ -6,15 +6,15 @@ PostgreSQL server for what the logs and responses of the real stack may contain.
 
 import re
 from collections.abc import Iterator
+from typing import Annotated
 from urllib.parse import quote
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
-from app.api.deps import get_session
 from app.core.config import Settings, normalise_database_url
 from app.main import create_app
 from tests.load import running_cluster
@@ -192,15 +192,29 @@ def test_unexpected_exception_in_a_route_gives_a_bare_500(database_url: str) -> 
 def test_unexpected_exception_in_a_dependency_gives_a_bare_500(database_url: str) -> None:
     app = app_with(database_url)
 
-    def broken_session() -> None:
+    def broken_dependency() -> None:
         raise RuntimeError("secret internals in /srv/app/deps.py")
 
-    app.dependency_overrides[get_session] = broken_session
+    def failing_cleanup() -> Iterator[None]:
+        yield
+        raise RuntimeError("secret internals in /srv/app/cleanup.py")
+
+    @app.get("/test-only/broken-dependency")
+    def needs_broken(_: Annotated[None, Depends(broken_dependency)]) -> dict[str, str]:
+        return {"status": "unreachable"}
+
+    @app.get("/test-only/failing-cleanup")
+    def needs_cleanup(
+        _: Annotated[None, Depends(failing_cleanup, scope="function")],
+    ) -> dict[str, str]:
+        return {"status": "cleanup fails after this"}
+
     with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/recipe/1")
-    assert response.status_code == 500, response.text
-    assert "secret internals" not in response.text
-    assert_no_traceback(response)
+        for path in ["/test-only/broken-dependency", "/test-only/failing-cleanup"]:
+            response = client.get(path)
+            assert response.status_code == 500, f"{path}: {response.text}"
+            assert "secret internals" not in response.text, response.text
+            assert_no_traceback(response)
 
 
 # --- the real stack: secrets in logs and responses, and a real internal error ---------------

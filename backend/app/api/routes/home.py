@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app.api.deps import SessionDep
+from app.api.deps import DatabaseDep
 from app.crud.recipe import latest_recipes
 
 # Starlette's Jinja2Templates autoescapes .html templates.
@@ -13,10 +13,9 @@ router = APIRouter(tags=["pages"])
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, session: SessionDep) -> HTMLResponse:
+async def home(request: Request, db: DatabaseDep) -> HTMLResponse:
     """The ten newest recipes as a page."""
+    recipes = await db.run(latest_recipes, 10)
     return templates.TemplateResponse(
-        request,
-        "index.html",
-        {"recipes": latest_recipes(session, limit=10), "docs_url": request.app.docs_url},
+        request, "index.html", {"recipes": recipes, "docs_url": request.app.docs_url}
     )

@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 from pydantic import AfterValidator
 
-from app.api.deps import SessionDep
+from app.api.deps import DatabaseDep
 from app.api.errors import UNREADABLE_BODY
 from app.crud import recipe as crud
 from app.schemas.errors import ErrorMessage
@@ -17,14 +17,14 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}
 
 
 @router.get("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND)
-def fetch_recipe(recipe_id: RecipeId, session: SessionDep) -> Any:
+async def fetch_recipe(recipe_id: RecipeId, db: DatabaseDep) -> Any:
     """One recipe by its id."""
-    return crud.get_recipe(session, recipe_id)
+    return await db.run(crud.get_recipe, recipe_id)
 
 
 @router.get("/search/", response_model=RecipeSearchResults)
-def search_recipes(
-    session: SessionDep,
+async def search_recipes(
+    db: DatabaseDep,
     keyword: Annotated[
         # Validated as part of the query, so a NUL in it is a 422 (raised in the body: a 500).
         Annotated[str, AfterValidator(reject_unstorable_text)] | None,
@@ -33,7 +33,7 @@ def search_recipes(
     max_results: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Any:
     """Recipes whose label contains the keyword, ignoring case; `%` and `_` match themselves."""
-    return {"results": crud.search_recipes(session, keyword, max_results)}
+    return {"results": await db.run(crud.search_recipes, keyword, max_results)}
 
 
 @router.post(
@@ -42,17 +42,17 @@ def search_recipes(
     response_model=Recipe,
     responses=UNREADABLE_BODY,
 )
-def create_recipe(recipe_in: RecipeCreate, session: SessionDep) -> Any:
+async def create_recipe(recipe_in: RecipeCreate, db: DatabaseDep) -> Any:
     """Store a new recipe; `submitter_id` must name an existing user or be null."""
-    return crud.create_recipe(session, recipe_in)
+    return await db.run(crud.create_recipe, recipe_in)
 
 
 @router.patch("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND | UNREADABLE_BODY)
-def update_recipe(recipe_id: RecipeId, changes: RecipeUpdate, session: SessionDep) -> Any:
+async def update_recipe(recipe_id: RecipeId, changes: RecipeUpdate, db: DatabaseDep) -> Any:
     """Change only the fields present in the payload."""
-    return crud.update_recipe(session, recipe_id, changes)
+    return await db.run(crud.update_recipe, recipe_id, changes)
 
 
 @router.delete("/recipe/{recipe_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
-def delete_recipe(recipe_id: RecipeId, session: SessionDep) -> None:
-    crud.delete_recipe(session, recipe_id)
+async def delete_recipe(recipe_id: RecipeId, db: DatabaseDep) -> None:
+    await db.run(crud.delete_recipe, recipe_id)

@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
 
-from app.api.deps import SessionDep
+from app.api.deps import DatabaseDep
 from app.api.errors import UNREADABLE_BODY
 from app.core.errors import NotFound
 from app.crud import user as crud
@@ -22,16 +22,16 @@ router = APIRouter(tags=["users"])
         **UNREADABLE_BODY,
     },
 )
-def create_user(user_in: UserCreate, session: SessionDep) -> Any:
+async def create_user(user_in: UserCreate, db: DatabaseDep) -> Any:
     """Register a user; the email is compared case-insensitively."""
-    return crud.create_user(session, user_in)
+    return await db.run(crud.create_user, user_in)
 
 
 @router.get("/user/{user_id}", response_model=User, responses={404: {"model": ErrorMessage}})
-def fetch_user(
-    user_id: Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])], session: SessionDep
+async def fetch_user(
+    user_id: Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])], db: DatabaseDep
 ) -> Any:
-    user = crud.user_by_id(session, user_id)
+    user = await db.run(crud.user_by_id, user_id)
     if user is None:
         raise NotFound(f"User with ID {user_id} not found")
     return user
