@@ -25,7 +25,7 @@ TRANSIENT_MARKERS = (
     "the database system is starting up",
     "the database system is shutting down",
     "the database system is in recovery mode",
-    "the database system is not yet accepting connections",
+    "not accepting connections",  # also "not yet accepting": a standby or a restart
     "timeout expired",
     "connection timed out",
     "could not translate host name",  # the db container's name is not in DNS yet

@@ -12,7 +12,11 @@ logger = logging.getLogger("app.initial_data")
 
 
 def init(settings: Settings) -> int:
-    engine = create_db_engine(settings, pooled=False)
+    # No statement timeout: waiting for another job's prestart lock may take as long as its
+    # migration does.
+    engine = create_db_engine(
+        settings.model_copy(update={"DB_STATEMENT_TIMEOUT_MS": 0}), pooled=False
+    )
     try:
         with create_session_factory(engine).begin() as session:
             return seed_initial_data(session, settings.FIRST_SUPERUSER, RECIPES)

@@ -31,7 +31,9 @@ def seed_initial_data(
         logger.info("created superuser %s", email)
     for data in recipes:
         exists = session.scalar(
-            select(Recipe.id).where(Recipe.label == data["label"], Recipe.url == data["url"])
+            select(Recipe.id).where(
+                Recipe.label == data["label"], Recipe.url.is_not_distinct_from(data["url"])
+            )
         )
         if exists is None:
             session.add(Recipe(**data, submitter_id=superuser.id))
