@@ -8,9 +8,10 @@ from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
 
 from app.core.config import get_settings, mask_password
-from app.db.base import Base
+from app.db.base import Base, autogenerate_filter
 from app.db.locks import lock_for_prestart
 from app.db.session import create_db_engine
 from app.models import Recipe, User  # noqa: F401  (registers the tables on Base.metadata)
@@ -29,10 +30,17 @@ def database_url() -> str:
 
 
 def configure(**options: object) -> None:
+    connection = options.get("connection")
+    if isinstance(connection, Connection):
+        dialect = connection.dialect.name
+    else:
+        dialect = make_url(database_url()).get_backend_name()
     context.configure(
         target_metadata=target_metadata,
         compare_type=True,
         compare_server_default=True,
+        # Leaves out what a model marks as another database's only (the PostgreSQL trigram index).
+        include_object=autogenerate_filter(dialect),
         # SQLite cannot ALTER most things; batch mode recreates the table instead.
         render_as_batch=database_url().startswith("sqlite"),
         **options,  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from app.api.main import api_router
 from app.core.config import Settings, get_settings, mask_password
 from app.core.logging import configure_logging
 from app.db.capacity import warn_if_pools_exceed_database_limit
-from app.db.database import Database
+from app.db.database import Database, writer_queue_for
 from app.db.session import create_db_engine, create_session_factory
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_db_engine(settings)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
-        app.state.database = Database(app.state.session_factory)
+        app.state.database = Database(app.state.session_factory, writer_queue_for(engine))
         logger.info("database: %s", mask_password(engine.url))
         try:
             await anyio.to_thread.run_sync(warn_if_pools_exceed_database_limit, engine, settings)

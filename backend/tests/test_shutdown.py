@@ -31,7 +31,7 @@ IN_FLIGHT_WRITES = 4
 
 
 @pytest.fixture
-def database_url(postgres_admin_url: str) -> Iterator[str]:
+def fresh_postgres_url(postgres_admin_url: str) -> Iterator[str]:
     with postgres_database(postgres_admin_url, prefix="recipes_shutdown") as url:
         migrate(url)
         yield url
@@ -55,10 +55,10 @@ def sigterm(server: RunningServer) -> float:
 
 
 def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exits_0(
-    database_url: str,
+    fresh_postgres_url: str,
 ) -> None:
     with gunicorn_server(
-        database_url,
+        fresh_postgres_url,
         workers=2,
         GUNICORN_GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT),
         # The requests wait on the test's lock; they must not time out while they do.
@@ -84,7 +84,7 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exit
             with results_lock:
                 results.append((f"{method} {path}", outcome))
 
-        engine = create_engine(normalise_database_url(database_url))
+        engine = create_engine(normalise_database_url(fresh_postgres_url))
         idle = httpx.Client(base_url=base, timeout=10)
         try:
             assert idle.get("/health").status_code == 200  # now an idle keep-alive connection
@@ -154,7 +154,7 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exit
     assert LOCK_HELD_AFTER_SIGTERM <= stopped_after < GRACEFUL_TIMEOUT, (
         f"stopped {stopped_after:.1f}s after SIGTERM (graceful_timeout {GRACEFUL_TIMEOUT}s)"
     )
-    assert count_labels(database_url, "in flight %") == IN_FLIGHT_WRITES
+    assert count_labels(fresh_postgres_url, "in flight %") == IN_FLIGHT_WRITES
 
 
 def waiting_requests(engine: Engine) -> int:
@@ -184,10 +184,10 @@ def count_labels(database_url: str, pattern: str) -> int:
 
 
 def test_sigterm_under_write_load_exits_0_with_no_5xx_and_no_acknowledged_write_lost(
-    database_url: str,
+    fresh_postgres_url: str,
 ) -> None:
     with gunicorn_server(
-        database_url, workers=2, GUNICORN_GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT)
+        fresh_postgres_url, workers=2, GUNICORN_GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT)
     ) as server:
         with running_load(server.base_url, threads=8, max_seconds=60) as load:
             assert load.wait_for_acknowledged(60, timeout=20), load.summary()
@@ -202,5 +202,5 @@ def test_sigterm_under_write_load_exits_0_with_no_5xx_and_no_acknowledged_write_
     assert not server_errors, f"5xx during shutdown: {load.summary()}"
     assert load.outcomes["ConnectError"] > 0, f"no request was refused: {load.summary()}"
     assert not load.mismatches, load.mismatches[:5]
-    lost = lost_writes(database_url, load.acknowledged)
+    lost = lost_writes(fresh_postgres_url, load.acknowledged)
     assert not lost, f"{len(lost)} acknowledged writes lost: {lost[:10]}"

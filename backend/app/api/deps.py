@@ -9,7 +9,8 @@ from app.db.database import Database
 
 
 async def get_database(request: Request) -> Database:
-    """The worker's database: a route does its one unit of work with `await db.run(...)`.
+    """The worker's database: a route does its one unit of work with `await db.read(...)` or
+    `await db.write(...)`.
 
     `async` although it awaits nothing: FastAPI would send a plain `def` to a thread.
     """

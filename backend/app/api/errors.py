@@ -23,6 +23,10 @@ DATABASE_UNAVAILABLE = "Database unavailable, try again shortly"
 UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorMessage, "description": "The body could not be read as UTF-8 JSON"}
 }
+# Every route that needs the database may answer this during an outage (see the handlers below).
+DATABASE_UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorMessage, "description": "Database unreachable or too slow; retry shortly"}
+}
 
 
 async def app_error_handler(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,5 +1,8 @@
 """The declarative base every table derives from."""
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -16,3 +19,22 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def only_on(*dialects: str) -> dict[str, Any]:
+    """`info=` for a schema object that its migration creates on these databases only."""
+    return {"only_on": dialects}
+
+
+def autogenerate_filter(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Alembic's `include_object` for `dialect`: objects marked `only_on` other databases are
+    neither expected there nor reported missing, so autogenerate stays clean on each database.
+    """
+
+    def include_object(
+        obj: Any, _name: str | None, _type: str, _reflected: bool, _compare_to: Any
+    ) -> bool:
+        dialects = getattr(obj, "info", {}).get("only_on")
+        return dialects is None or dialect in dialects
+
+    return include_object

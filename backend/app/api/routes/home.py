@@ -15,7 +15,7 @@ router = APIRouter(tags=["pages"])
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, db: DatabaseDep) -> HTMLResponse:
     """The ten newest recipes as a page."""
-    recipes = await db.run(latest_recipes, 10)
+    recipes = await db.read(latest_recipes, 10)
     return templates.TemplateResponse(
         request, "index.html", {"recipes": recipes, "docs_url": request.app.docs_url}
     )

@@ -19,7 +19,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}
 @router.get("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND)
 async def fetch_recipe(recipe_id: RecipeId, db: DatabaseDep) -> Any:
     """One recipe by its id."""
-    return await db.run(crud.get_recipe, recipe_id)
+    return await db.read(crud.get_recipe, recipe_id)
 
 
 @router.get("/search/", response_model=RecipeSearchResults)
@@ -33,7 +33,7 @@ async def search_recipes(
     max_results: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Any:
     """Recipes whose label contains the keyword, ignoring case; `%` and `_` match themselves."""
-    return {"results": await db.run(crud.search_recipes, keyword, max_results)}
+    return {"results": await db.read(crud.search_recipes, keyword, max_results)}
 
 
 @router.post(
@@ -44,15 +44,15 @@ async def search_recipes(
 )
 async def create_recipe(recipe_in: RecipeCreate, db: DatabaseDep) -> Any:
     """Store a new recipe; `submitter_id` must name an existing user or be null."""
-    return await db.run(crud.create_recipe, recipe_in)
+    return await db.write(crud.create_recipe, recipe_in)
 
 
 @router.patch("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND | UNREADABLE_BODY)
 async def update_recipe(recipe_id: RecipeId, changes: RecipeUpdate, db: DatabaseDep) -> Any:
     """Change only the fields present in the payload."""
-    return await db.run(crud.update_recipe, recipe_id, changes)
+    return await db.write(crud.update_recipe, recipe_id, changes)
 
 
 @router.delete("/recipe/{recipe_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 async def delete_recipe(recipe_id: RecipeId, db: DatabaseDep) -> None:
-    await db.run(crud.delete_recipe, recipe_id)
+    await db.write(crud.delete_recipe, recipe_id)

@@ -24,14 +24,14 @@ router = APIRouter(tags=["users"])
 )
 async def create_user(user_in: UserCreate, db: DatabaseDep) -> Any:
     """Register a user; the email is compared case-insensitively."""
-    return await db.run(crud.create_user, user_in)
+    return await db.write(crud.create_user, user_in)
 
 
 @router.get("/user/{user_id}", response_model=User, responses={404: {"model": ErrorMessage}})
 async def fetch_user(
     user_id: Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])], db: DatabaseDep
 ) -> Any:
-    user = await db.run(crud.user_by_id, user_id)
+    user = await db.read(crud.user_by_id, user_id)
     if user is None:
         raise NotFound(f"User with ID {user_id} not found")
     return user

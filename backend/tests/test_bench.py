@@ -1,0 +1,41 @@
+"""`scripts/bench.sh --quick` still runs end to end and prints its tables (not the figures)."""
+
+import subprocess
+
+import pytest
+
+from tests.support import SCRIPTS, script_env
+
+SCENARIOS = ("GET /recipe/{id}", "GET /search/", "POST /recipe/", "GET /")
+HEADERS = (
+    "scenario  stack rps  ceiling rps  ratio",
+    "rows  search p50 ms",
+    "prestart",
+    "RSS of one stack worker",
+    "sqlite scenario",
+)
+
+
+@pytest.mark.slow
+def test_quick_benchmark_completes_and_prints_every_table(postgres_admin_url: str) -> None:
+    env = script_env(BENCH_DATABASE_URL=postgres_admin_url)
+
+    result = subprocess.run(
+        [str(SCRIPTS / "bench.sh"), "--quick"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    output = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, output
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    for header in HEADERS:
+        assert any(line.startswith(" ".join(header.split())) for line in lines), (header, output)
+    table_rows = [line for line in lines if line.startswith(SCENARIOS)]
+    for scenario in SCENARIOS:
+        assert any(line.startswith(f"{scenario} ") for line in table_rows), (scenario, output)
+    sqlite_rows = [line for line in table_rows if line.startswith(("GET /recipe/{id}", "POST"))]
+    assert len(sqlite_rows) >= 4, ("the SQLite table lacks its GET and POST rows", output)
