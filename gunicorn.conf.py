@@ -33,6 +33,11 @@ wsgi_app = "app.main:app"
 worker_class = "uvicorn_worker.UvicornWorker"
 preload_app = False
 bind = f"{_settings.HOST}:{_settings.PORT}"
+# Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads new
+# connections across them. With one shared socket, whichever worker woke first accepted a burst
+# of keep-alive connections: often all 32 of scripts/bench.sh's, halving throughput while the
+# other worker idled.
+reuse_port = True
 workers = _settings.WEB_CONCURRENCY or default_worker_count()
 # Workers read this to size their warning about the database's connection limit.
 os.environ["WEB_CONCURRENCY"] = str(workers)

@@ -4,14 +4,17 @@ It sends the same SQL as the app (each request one transaction, committed) throu
 pool, so the gap between the two is what the framework, the ORM and the validation cost.
 Served under the app's own gunicorn settings: `gunicorn -c gunicorn.conf.py bench.ceiling:app`.
 
-The queries run in the event loop's default thread pool, as a careful hand-written service
-would run a blocking driver. Reads DATABASE_URL like the app; PostgreSQL only.
+The queries run on a small thread pool, as a careful hand-written service would run a
+blocking driver, each thread with a connection of its own kept open (psycopg2's pool closes
+connections beyond `minconn`, so min = max: no connection is opened under load). Sized like
+the app's (DB_POOL_SIZE, default 5). Reads DATABASE_URL like the app; PostgreSQL only.
 """
 
 import asyncio
 import html
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,7 +34,10 @@ RECIPE_FIELDS = frozenset(("label", "source", "url", "submitter_id"))
 MAX_TEXT = 256
 JSON = [(b"content-type", b"application/json")]
 
+THREADS = int(os.environ.get("DB_POOL_SIZE", "5"))
+
 _pool: ThreadedConnectionPool | None = None
+_executor: ThreadPoolExecutor | None = None
 
 
 def _dsn() -> str:
@@ -55,7 +61,8 @@ def _run(sql: str, params: tuple[Any, ...], many: bool = False) -> Any:
 
 
 async def query(sql: str, params: tuple[Any, ...], many: bool = False) -> Any:
-    return await asyncio.to_thread(_run, sql, params, many)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_executor, _run, sql, params, many)
 
 
 async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -178,14 +185,17 @@ async def home(send: Send) -> None:
 
 
 async def lifespan(receive: Receive, send: Send) -> None:
-    global _pool
+    global _pool, _executor
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            # Built in the worker after the fork, sized like the app's pool (5 + 5 overflow).
-            _pool = ThreadedConnectionPool(1, 10, _dsn())
+            # Built in the worker, after the fork.
+            _pool = ThreadedConnectionPool(THREADS, THREADS, _dsn())
+            _executor = ThreadPoolExecutor(THREADS, thread_name_prefix="db")
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if _executor is not None:
+                _executor.shutdown()
             if _pool is not None:
                 _pool.closeall()
             await send({"type": "lifespan.shutdown.complete"})

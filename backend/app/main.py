@@ -28,7 +28,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_db_engine(settings)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
-        app.state.database = Database(app.state.session_factory, writer_queue_for(engine))
+        app.state.database = Database(
+            app.state.session_factory,
+            threads=settings.DB_POOL_SIZE,
+            wait_timeout=settings.DB_POOL_TIMEOUT,
+            writers=writer_queue_for(engine),
+        )
         logger.info("database: %s", mask_password(engine.url))
         try:
             await anyio.to_thread.run_sync(warn_if_pools_exceed_database_limit, engine, settings)

@@ -63,6 +63,9 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exit
         GUNICORN_GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT),
         # The requests wait on the test's lock; they must not time out while they do.
         DB_STATEMENT_TIMEOUT_MS="60000",
+        # A worker runs at most DB_POOL_SIZE requests in the database at once (one per database
+        # thread, app/db/database.py); all of these must fit, with either worker taking most.
+        DB_POOL_SIZE=str(IN_FLIGHT_READS + IN_FLIGHT_WRITES),
     ) as server:
         base = server.base_url
         created = httpx.post(

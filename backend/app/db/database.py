@@ -21,14 +21,11 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-# What anyio lent FastAPI's sync endpoints: requests beyond the connection pool's size wait for
-# a connection up to DB_POOL_TIMEOUT, then get a 503, as they did before.
-MAX_THREADS = 40
 
 
 class SqliteWriterQueue:
@@ -79,12 +76,22 @@ class Database:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
+        *,
+        threads: int,
+        wait_timeout: float,
         writers: SqliteWriterQueue | None = None,
-        max_threads: int = MAX_THREADS,
     ) -> None:
+        """`threads`: as many as the pool keeps connections (DB_POOL_SIZE), so requests never
+        need its overflow (left to health checks). With a thread per overflow connection too,
+        sustained load opened and closed connections, a PostgreSQL backend process each, over
+        a hundred a second, and the extra threads' contention for the GIL cost another tenth
+        of the throughput (scripts/bench.sh). A unit of work waits for a thread instead, up to
+        `wait_timeout` (DB_POOL_TIMEOUT), then fails as an exhausted pool does: 503.
+        """
         self.session_factory = session_factory
+        self._wait_timeout = wait_timeout
         self._writers = writers
-        self._executor = ThreadPoolExecutor(max_threads, thread_name_prefix="db")
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="db")
 
     async def read(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -113,7 +120,15 @@ class Database:
             with turn, self.session_factory.begin() as session:
                 return work(session, *args, **kwargs)
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, in_transaction)
+        queued = self._executor.submit(in_transaction)
+        result = asyncio.wrap_future(queued)
+        await asyncio.wait((result,), timeout=self._wait_timeout)
+        # Still queued after the timeout (cancel() fails once the work has started): every
+        # thread is busy with a database that does not keep up. Answer now, as an exhausted
+        # pool does, rather than let requests pile up without end.
+        if queued.cancel():
+            raise PoolTimeoutError(f"no database thread free within {self._wait_timeout}s")
+        return await result
 
     def close(self) -> None:
         self._executor.shutdown()
