@@ -105,6 +105,7 @@ async def search(send: Send, query_string: bytes) -> None:
     ):
         await respond_json(send, 422, {"detail": "invalid query"})
         return
+    args: tuple[Any, ...]
     if keyword is None:
         sql, args = f"SELECT {COLUMNS} FROM recipe ORDER BY id LIMIT %s", (int(limit),)
     else:

@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
         app.state.database = Database(
+            engine,
             app.state.session_factory,
             threads=settings.DB_POOL_SIZE,
             wait_timeout=settings.DB_POOL_TIMEOUT,

@@ -2,7 +2,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy import Connection, Row, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,8 +40,8 @@ def _not_found(recipe_id: int) -> NotFound:
     return NotFound(f"Recipe with ID {recipe_id} not found")
 
 
-def get_recipe(session: Session, recipe_id: int) -> RecipeRow:
-    recipe = session.execute(RECIPE_BY_ID, {"recipe_id": recipe_id}).first()
+def get_recipe(connection: Connection, recipe_id: int) -> RecipeRow:
+    recipe = connection.execute(RECIPE_BY_ID, {"recipe_id": recipe_id}).first()
     if recipe is None:
         raise _not_found(recipe_id)
     return recipe
@@ -54,8 +54,8 @@ def _recipe_to_change(session: Session, recipe_id: int) -> Recipe:
     return recipe
 
 
-def latest_recipes(session: Session, limit: int = 10) -> Sequence[RecipeRow]:
-    return session.execute(LATEST_RECIPES, {"limit": limit}).all()
+def latest_recipes(connection: Connection, limit: int = 10) -> Sequence[RecipeRow]:
+    return connection.execute(LATEST_RECIPES, {"limit": limit}).all()
 
 
 def escape_like(keyword: str) -> str:
@@ -67,12 +67,12 @@ def escape_like(keyword: str) -> str:
     )
 
 
-def search_recipes(session: Session, keyword: str | None, limit: int) -> Sequence[RecipeRow]:
+def search_recipes(connection: Connection, keyword: str | None, limit: int) -> Sequence[RecipeRow]:
     """Recipes whose label contains `keyword` (any case), lowest ids first; all of it in SQL."""
     if not keyword:
-        return session.execute(FIRST_RECIPES, {"limit": limit}).all()
+        return connection.execute(FIRST_RECIPES, {"limit": limit}).all()
     pattern = f"%{escape_like(keyword)}%"
-    return session.execute(RECIPES_MATCHING, {"pattern": pattern, "limit": limit}).all()
+    return connection.execute(RECIPES_MATCHING, {"pattern": pattern, "limit": limit}).all()
 
 
 @contextmanager

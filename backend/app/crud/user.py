@@ -1,4 +1,4 @@
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -6,9 +6,20 @@ from app.core.errors import Conflict
 from app.models import User
 from app.schemas.user import UserCreate
 
+# Read as a row, like the recipes (see crud/recipe.py): a Core statement built once.
+UserRow = Row[int, str, str | None, str | None, bool]
+user_table = User.metadata.tables[User.__tablename__]
+USER_BY_ID = select(
+    user_table.c.id,
+    user_table.c.email,
+    user_table.c.first_name,
+    user_table.c.surname,
+    user_table.c.is_superuser,
+).where(user_table.c.id == bindparam("user_id"))
 
-def user_by_id(session: Session, user_id: int) -> User | None:
-    return session.get(User, user_id)
+
+def user_by_id(connection: Connection, user_id: int) -> UserRow | None:
+    return connection.execute(USER_BY_ID, {"user_id": user_id}).first()
 
 
 def user_by_email(session: Session, email: str) -> User | None:

@@ -20,7 +20,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,6 +75,7 @@ class Database:
 
     def __init__(
         self,
+        engine: Engine,
         session_factory: sessionmaker[Session],
         *,
         threads: int,
@@ -88,38 +89,44 @@ class Database:
         of the throughput (scripts/bench.sh). A unit of work waits for a thread instead, up to
         `wait_timeout` (DB_POOL_TIMEOUT), then fails as an exhausted pool does: 503.
         """
+        self.engine = engine
         self.session_factory = session_factory
         self._wait_timeout = wait_timeout
         self._writers = writers
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="db")
 
     async def read(
-        self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """`work(session, *args, **kwargs)` in a worker thread, in a new session and one
-        transaction: committed when `work` returns, rolled back if it raises."""
-        return await self._run(False, work, *args, **kwargs)
+        """`work(connection, *args, **kwargs)` in a worker thread, in one transaction.
+
+        Reads run Core statements on a connection and return rows: an ORM session around them
+        cost a tenth of GET /recipe/{id}'s throughput (scripts/bench.sh) and gave nothing.
+        """
+
+        def in_transaction() -> T:
+            # The thread owns the connection from start to close: if the request is cancelled
+            # meanwhile, the transaction still ends, never half way.
+            with self.engine.begin() as connection:
+                return work(connection, *args, **kwargs)
+
+        return await self._in_thread(in_transaction)
 
     async def write(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """As `read`, for work that writes: on SQLite it waits for its turn among writers."""
-        return await self._run(True, work, *args, **kwargs)
+        """`work(session, *args, **kwargs)` in a worker thread, in a new session and one
+        transaction: committed when `work` returns, rolled back if it raises. On SQLite it
+        waits for its turn among writers first."""
 
-    async def _run(
-        self,
-        writes: bool,
-        work: Callable[Concatenate[Session, P], T],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
         def in_transaction() -> T:
-            turn = self._writers.turn() if writes and self._writers else nullcontext()
-            # The thread owns the session from start to close: if the request is cancelled
-            # meanwhile, the work still ends with a commit or a rollback, never half way.
+            turn = self._writers.turn() if self._writers else nullcontext()
             with turn, self.session_factory.begin() as session:
                 return work(session, *args, **kwargs)
 
+        return await self._in_thread(in_transaction)
+
+    async def _in_thread(self, in_transaction: Callable[[], T]) -> T:
         queued = self._executor.submit(in_transaction)
         result = asyncio.wrap_future(queued)
         await asyncio.wait((result,), timeout=self._wait_timeout)
