@@ -4,12 +4,10 @@ Nothing here connects at import time: each gunicorn worker builds its own engine
 lifespan, after the fork, so no pooled connection is ever shared between processes.
 """
 
-import select
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -22,8 +20,7 @@ def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(settings, url.render_as_string(hide_password=False))
     psycopg2 = url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg2"
-    # psycopg2's pooled connections are checked without a round trip instead (see below).
-    options: dict[str, Any] = {"pool_pre_ping": not (psycopg2 and pooled)}
+    options: dict[str, Any] = {"pool_pre_ping": True}
     if pooled:
         options |= {
             "pool_size": settings.DB_POOL_SIZE,
@@ -39,28 +36,7 @@ def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
         connect_args["application_name"] = "recipe-api"
         if settings.DB_STATEMENT_TIMEOUT_MS:
             connect_args["options"] = f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS}"
-    engine = create_engine(url, connect_args=connect_args, **options)
-    if psycopg2 and pooled:
-        event.listen(engine, "checkout", _discard_if_closed_by_server)
-    return engine
-
-
-def _discard_if_closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    """What pool_pre_ping is for, without its round trip on every checkout.
-
-    An idle PostgreSQL connection has nothing to read unless the server ended it: a restart, a
-    shutdown or pg_terminate_backend sends an error and closes the socket, which makes it
-    readable. One poll(2) tells, where the ping's `SELECT 1` cost a round trip per request
-    (about a tenth of GET /recipe/{id}'s throughput, scripts/bench.sh). The pool replaces a
-    connection refused here, as it does one that fails the ping. Like the ping, this cannot
-    see a peer that vanished silently; TCP keepalives and the statement timeout bound those.
-    """
-    if dbapi_connection.closed:
-        raise DisconnectionError("connection closed")
-    poller = select.poll()
-    poller.register(dbapi_connection.fileno(), select.POLLIN)
-    if poller.poll(0):
-        raise DisconnectionError("the server closed this pooled connection")
+    return create_engine(url, connect_args=connect_args, **options)
 
 
 def _create_sqlite_engine(settings: Settings, url: str) -> Engine:
