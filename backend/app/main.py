@@ -27,10 +27,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Built here, not at import: each gunicorn worker gets its own pool after the fork.
         engine = create_db_engine(settings)
         app.state.engine = engine
-        app.state.session_factory = create_session_factory(engine)
         app.state.database = Database(
             engine,
-            app.state.session_factory,
+            create_session_factory(engine),
             threads=settings.DB_POOL_SIZE,
             wait_timeout=settings.DB_POOL_TIMEOUT,
             writers=writer_queue_for(engine),

@@ -56,6 +56,15 @@ def migrated_postgres_url(postgres_admin_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def fresh_postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A PostgreSQL database of this test's own, at the head revision (for servers it restarts
+    or loads, which must not share the session's database)."""
+    with postgres_database(postgres_admin_url, prefix="recipes_fresh") as url:
+        migrate(url)
+        yield url
+
+
 @pytest.fixture(scope="session")
 def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite") / "template.db"

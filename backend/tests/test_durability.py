@@ -25,18 +25,11 @@ from app.models import Recipe
 from tests.load import WriteLoad, lost_writes, running_cluster, running_load
 from tests.pg_cluster import ThrowawayCluster
 from tests.servers import gunicorn_server, wait_until
-from tests.support import SCRIPTS, migrate, postgres_database, script_env
+from tests.support import SCRIPTS, migrate, script_env
 
 LOAD_THREADS = 8
 ACKS_BEFORE_FAULT = 40
 ACKS_AFTER_FAULT = 40
-
-
-@pytest.fixture
-def fresh_postgres_url(postgres_admin_url: str) -> Iterator[str]:
-    with postgres_database(postgres_admin_url, prefix="recipes_durability") as url:
-        migrate(url)
-        yield url
 
 
 @pytest.fixture
@@ -115,7 +108,7 @@ def test_a_commit_that_fails_is_answered_503_and_never_201(
     def lose_the_connection(_session: Session) -> None:
         raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
 
-    session_factory = app.state.session_factory
+    session_factory = app.state.database.session_factory
     event.listen(session_factory, "before_commit", lose_the_connection)
     payload = {"label": "never acknowledged", "source": None, "url": None, "submitter_id": None}
     try:

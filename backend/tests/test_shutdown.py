@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -20,7 +19,6 @@ from sqlalchemy import Engine, create_engine, text
 from app.core.config import normalise_database_url
 from tests.load import lost_writes, running_load
 from tests.servers import RunningServer, gunicorn_server, wait_until
-from tests.support import migrate, postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +26,6 @@ GRACEFUL_TIMEOUT = 10
 LOCK_HELD_AFTER_SIGTERM = 3.0
 IN_FLIGHT_READS = 12
 IN_FLIGHT_WRITES = 4
-
-
-@pytest.fixture
-def fresh_postgres_url(postgres_admin_url: str) -> Iterator[str]:
-    with postgres_database(postgres_admin_url, prefix="recipes_shutdown") as url:
-        migrate(url)
-        yield url
 
 
 def port_of(server: RunningServer) -> int:
