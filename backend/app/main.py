@@ -9,12 +9,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.api.errors import register_error_handlers
-from app.api.main import api_router
+from app.api.main import api_routes
 from app.core.config import Settings, get_settings, mask_password
 from app.core.logging import configure_logging
 from app.db.capacity import warn_if_pools_exceed_database_limit
 from app.db.database import Database, writer_queue_for
-from app.db.session import create_db_engine, create_session_factory
+from app.db.session import create_db_engine
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.database = Database(
             engine,
-            create_session_factory(engine),
             threads=settings.DB_POOL_SIZE,
             wait_timeout=settings.DB_POOL_TIMEOUT,
             writers=writer_queue_for(engine),
@@ -47,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Recipe API",
         version="1.0.0",
         lifespan=lifespan,
+        routes=api_routes(),
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
@@ -61,7 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type"],
         )
     register_error_handlers(app)
-    app.include_router(api_router)
     return app
 
 

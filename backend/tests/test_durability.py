@@ -16,9 +16,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import Connection, create_engine, event, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from app.core.config import normalise_database_url
 from app.models import Recipe
@@ -105,16 +104,16 @@ def test_a_commit_that_fails_is_answered_503_and_never_201(
     background task), this POST would get its 201 and the row would be gone.
     """
 
-    def lose_the_connection(_session: Session) -> None:
+    def lose_the_connection(_connection: Connection) -> None:
         raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
 
-    session_factory = app.state.database.session_factory
-    event.listen(session_factory, "before_commit", lose_the_connection)
+    app_engine = app.state.database.engine
+    event.listen(app_engine, "commit", lose_the_connection)
     payload = {"label": "never acknowledged", "source": None, "url": None, "submitter_id": None}
     try:
         response = client.post("/recipe/", json=payload)
     finally:
-        event.remove(session_factory, "before_commit", lose_the_connection)
+        event.remove(app_engine, "commit", lose_the_connection)
     assert response.status_code == 503, (
         f"a failed commit answered {response.status_code}: {response.text}"
     )

@@ -1,10 +1,18 @@
-from fastapi import APIRouter
+"""Every route of the API, for `create_app` to serve."""
 
-from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE
+from starlette.routing import BaseRoute
+
 from app.api.routes import health, home, recipes, users
 
-api_router = APIRouter()
-api_router.include_router(home.router, responses=DATABASE_UNAVAILABLE_RESPONSE)
-api_router.include_router(recipes.router, responses=DATABASE_UNAVAILABLE_RESPONSE)
-api_router.include_router(users.router, responses=DATABASE_UNAVAILABLE_RESPONSE)
-api_router.include_router(health.router)
+ROUTERS = (home.router, recipes.router, users.router, health.router)
+
+
+def api_routes() -> list[BaseRoute]:
+    """The routers' routes, to be registered on the app itself.
+
+    Since FastAPI 0.137, `include_router` keeps each included router as a node that every
+    request resolves again, level by level: 16% of GET /recipe/{id}'s CPU with our two levels
+    (scripts/bench.sh). A route built by an `APIRouter` already carries its router's tags and
+    responses, so the app can serve it directly.
+    """
+    return [route for router in ROUTERS for route in router.routes]

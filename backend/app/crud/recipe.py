@@ -2,9 +2,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app.core.errors import InvalidReference, NotFound
 from app.models import Recipe
@@ -12,11 +11,11 @@ from app.schemas.recipe import RecipeCreate, RecipeUpdate
 
 LIKE_ESCAPE = "\\"
 
-# The hot paths (read one, search, the page, create) run Core statements on the table, built
-# once with bound parameters, and return rows: per request, ORM entities (identity map,
-# instance state, the unit of work's flush) and building a statement (and its cache key) each
-# cost more CPU than the query's round trip (scripts/bench.sh). The response schemas and the
-# page read rows by attribute as they read entities. Updates and deletes load entities.
+# Every request runs Core statements on the table and gets rows back, writes included (with
+# RETURNING): per request, ORM entities (identity map, instance state, the unit of work's
+# flush) and building a statement (and its cache key) each cost more CPU than the query's round
+# trip (scripts/bench.sh). The hot paths' statements are built once, with bound parameters. The
+# response schemas and the page read rows by attribute as they would read entities.
 RecipeRow = Row[int, str, str | None, str | None, int | None]
 recipe_table = Recipe.metadata.tables[Recipe.__tablename__]
 RECIPE_COLUMNS = (
@@ -34,6 +33,11 @@ RECIPES_MATCHING = FIRST_RECIPES.where(
     recipe_table.c.label.ilike(bindparam("pattern"), escape=LIKE_ESCAPE)
 )
 INSERT_RECIPE = insert(recipe_table).returning(*RECIPE_COLUMNS)
+DELETE_RECIPE = (
+    delete(recipe_table)
+    .where(recipe_table.c.id == bindparam("recipe_id"))
+    .returning(recipe_table.c.id)
+)
 
 
 def _not_found(recipe_id: int) -> NotFound:
@@ -42,13 +46,6 @@ def _not_found(recipe_id: int) -> NotFound:
 
 def get_recipe(connection: Connection, recipe_id: int) -> RecipeRow:
     recipe = connection.execute(RECIPE_BY_ID, {"recipe_id": recipe_id}).first()
-    if recipe is None:
-        raise _not_found(recipe_id)
-    return recipe
-
-
-def _recipe_to_change(session: Session, recipe_id: int) -> Recipe:
-    recipe = session.get(Recipe, recipe_id)
     if recipe is None:
         raise _not_found(recipe_id)
     return recipe
@@ -90,21 +87,29 @@ def _submitter_must_exist(submitter_id: int | None) -> Iterator[None]:
         raise InvalidReference("submitter_id", f"User with ID {submitter_id} not found") from exc
 
 
-def create_recipe(session: Session, recipe_in: RecipeCreate) -> RecipeRow:
+def create_recipe(connection: Connection, recipe_in: RecipeCreate) -> RecipeRow:
     with _submitter_must_exist(recipe_in.submitter_id):
-        return session.execute(INSERT_RECIPE, recipe_in.model_dump()).one()
+        return connection.execute(INSERT_RECIPE, recipe_in.model_dump()).one()
 
 
-def update_recipe(session: Session, recipe_id: int, changes: RecipeUpdate) -> Recipe:
-    recipe = _recipe_to_change(session, recipe_id)
+def update_recipe(connection: Connection, recipe_id: int, changes: RecipeUpdate) -> RecipeRow:
+    """Set only the fields present in the payload; an empty one changes nothing."""
     values: dict[str, Any] = changes.model_dump(exclude_unset=True)
-    for field, value in values.items():
-        setattr(recipe, field, value)
+    if not values:
+        return get_recipe(connection, recipe_id)
+    statement = (
+        update(recipe_table)
+        .where(recipe_table.c.id == recipe_id)
+        .values(values)
+        .returning(*RECIPE_COLUMNS)
+    )
     with _submitter_must_exist(values.get("submitter_id")):
-        session.flush()
+        recipe = connection.execute(statement).first()
+    if recipe is None:
+        raise _not_found(recipe_id)
     return recipe
 
 
-def delete_recipe(session: Session, recipe_id: int) -> None:
-    session.delete(_recipe_to_change(session, recipe_id))
-    session.flush()
+def delete_recipe(connection: Connection, recipe_id: int) -> None:
+    if connection.execute(DELETE_RECIPE, {"recipe_id": recipe_id}).first() is None:
+        raise _not_found(recipe_id)

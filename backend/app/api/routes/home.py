@@ -5,11 +5,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app.api.deps import DatabaseDep
+from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE
 from app.crud.recipe import latest_recipes
 
 # Starlette's Jinja2Templates autoescapes .html templates.
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"], responses=DATABASE_UNAVAILABLE_RESPONSE)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -4,13 +4,13 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import AfterValidator
 
 from app.api.deps import DatabaseDep
-from app.api.errors import UNREADABLE_BODY
+from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE, UNREADABLE_BODY
 from app.crud import recipe as crud
 from app.schemas.errors import ErrorMessage
 from app.schemas.recipe import Recipe, RecipeCreate, RecipeSearchResults, RecipeUpdate
 from app.schemas.types import MAX_ID, MAX_TEXT_LENGTH, reject_unstorable_text
 
-router = APIRouter(tags=["recipes"])
+router = APIRouter(tags=["recipes"], responses=DATABASE_UNAVAILABLE_RESPONSE)
 
 RecipeId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}

@@ -3,14 +3,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, status
 
 from app.api.deps import DatabaseDep
-from app.api.errors import UNREADABLE_BODY
+from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE, UNREADABLE_BODY
 from app.core.errors import NotFound
 from app.crud import user as crud
 from app.schemas.errors import ErrorMessage
 from app.schemas.types import MAX_ID
 from app.schemas.user import User, UserCreate
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], responses=DATABASE_UNAVAILABLE_RESPONSE)
 
 
 @router.post(
