@@ -1,9 +1,9 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import AfterValidator
 
-from app.api.deps import DatabaseDep
+from app.api.deps import database
 from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE, UNREADABLE_BODY
 from app.crud import recipe as crud
 from app.schemas.errors import ErrorMessage
@@ -17,14 +17,14 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}
 
 
 @router.get("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND)
-async def fetch_recipe(recipe_id: RecipeId, db: DatabaseDep) -> Any:
+async def fetch_recipe(recipe_id: RecipeId, request: Request) -> Any:
     """One recipe by its id."""
-    return await db.read(crud.get_recipe, recipe_id)
+    return await database(request).read(crud.get_recipe, recipe_id)
 
 
 @router.get("/search/", response_model=RecipeSearchResults)
 async def search_recipes(
-    db: DatabaseDep,
+    request: Request,
     keyword: Annotated[
         # Validated as part of the query, so a NUL in it is a 422 (raised in the body: a 500).
         Annotated[str, AfterValidator(reject_unstorable_text)] | None,
@@ -33,7 +33,7 @@ async def search_recipes(
     max_results: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Any:
     """Recipes whose label contains the keyword, ignoring case; `%` and `_` match themselves."""
-    return {"results": await db.read(crud.search_recipes, keyword, max_results)}
+    return {"results": await database(request).read(crud.search_recipes, keyword, max_results)}
 
 
 @router.post(
@@ -42,17 +42,17 @@ async def search_recipes(
     response_model=Recipe,
     responses=UNREADABLE_BODY,
 )
-async def create_recipe(recipe_in: RecipeCreate, db: DatabaseDep) -> Any:
+async def create_recipe(recipe_in: RecipeCreate, request: Request) -> Any:
     """Store a new recipe; `submitter_id` must name an existing user or be null."""
-    return await db.write(crud.create_recipe, recipe_in)
+    return await database(request).write(crud.create_recipe, recipe_in)
 
 
 @router.patch("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND | UNREADABLE_BODY)
-async def update_recipe(recipe_id: RecipeId, changes: RecipeUpdate, db: DatabaseDep) -> Any:
+async def update_recipe(recipe_id: RecipeId, changes: RecipeUpdate, request: Request) -> Any:
     """Change only the fields present in the payload."""
-    return await db.write(crud.update_recipe, recipe_id, changes)
+    return await database(request).write(crud.update_recipe, recipe_id, changes)
 
 
 @router.delete("/recipe/{recipe_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
-async def delete_recipe(recipe_id: RecipeId, db: DatabaseDep) -> None:
-    await db.write(crud.delete_recipe, recipe_id)
+async def delete_recipe(recipe_id: RecipeId, request: Request) -> None:
+    await database(request).write(crud.delete_recipe, recipe_id)

@@ -1,8 +1,8 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, status
 
-from app.api.deps import DatabaseDep
+from app.api.deps import database
 from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE, UNREADABLE_BODY
 from app.core.errors import NotFound
 from app.crud import user as crud
@@ -22,16 +22,16 @@ router = APIRouter(tags=["users"], responses=DATABASE_UNAVAILABLE_RESPONSE)
         **UNREADABLE_BODY,
     },
 )
-async def create_user(user_in: UserCreate, db: DatabaseDep) -> Any:
+async def create_user(user_in: UserCreate, request: Request) -> Any:
     """Register a user; the email is compared case-insensitively."""
-    return await db.write(crud.create_user, user_in)
+    return await database(request).write(crud.create_user, user_in)
 
 
 @router.get("/user/{user_id}", response_model=User, responses={404: {"model": ErrorMessage}})
 async def fetch_user(
-    user_id: Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])], db: DatabaseDep
+    user_id: Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])], request: Request
 ) -> Any:
-    user = await db.read(crud.user_by_id, user_id)
+    user = await database(request).read(crud.user_by_id, user_id)
     if user is None:
         raise NotFound(f"User with ID {user_id} not found")
     return user
