@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
         max_body_size=settings.MAX_BODY_SIZE,
         # FastAPI's native OpenTelemetry looks for configured providers on every request (3% of
-        # a GET /recipe/{id}'s CPU); the app ships no OpenTelemetry SDK to configure them.
+        # a GET /recipe/{id}'s CPU, bench/cost.py); the app ships no OpenTelemetry SDK.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings

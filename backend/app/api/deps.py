@@ -10,7 +10,7 @@ def database(request: Request) -> Database:
     `await database(request).read(...)` or `.write(...)`.
 
     A plain call rather than a `Depends`: FastAPI's dependency resolution cost 5% of the CPU of
-    a GET /recipe/{id} for what is an attribute lookup.
+    a GET /recipe/{id} (bench/cost.py) for what is an attribute lookup.
     """
     db: Database = request.app.state.database
     return db

@@ -117,8 +117,8 @@ class Database:
         writers first.
 
         Writes are single Core statements with RETURNING, like the reads: the ORM session's
-        unit of work around an INSERT cost a sixth of POST /recipe/'s CPU and did nothing the
-        statement does not.
+        unit of work around an INSERT cost 15% of POST /recipe/'s CPU (bench/cost.py) and did
+        nothing the statement does not.
         """
 
         def in_transaction() -> T:
@@ -139,7 +139,7 @@ class Database:
             nonlocal timed_out
             timed_out = queued.cancel()
 
-        # A timer rather than asyncio.wait(timeout=...), which cost 3% of a GET's CPU.
+        # A timer, not asyncio.wait(timeout=...), which cost 3% of a GET's CPU (bench/cost.py).
         timer = asyncio.get_running_loop().call_later(self._wait_timeout, give_up)
         try:
             return await asyncio.wrap_future(queued)
