@@ -1,5 +1,6 @@
 """The ASGI application: `app.main:app` for servers, `create_app(settings)` for tests."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,8 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.info("database: %s", mask_password(engine.url))
         try:
             await anyio.to_thread.run_sync(warn_if_pools_exceed_database_limit, engine, settings)
+            # What exists by now (modules, the app, its routes and schemas: ~100k objects) lives
+            # as long as the worker. Out of the cyclic collector's reach, it no longer makes each
+            # full collection a pause of ~100 ms: GET /recipe/{id}'s p99 under load went from 81
+            # to 33 ms, and a worker spent 3% less CPU (scripts/bench.sh).
+            gc.freeze()
             yield
         finally:
+            gc.unfreeze()
             app.state.database.close()
             engine.dispose()
 
