@@ -68,9 +68,9 @@ class Plan:
         if args.quick:
             plan = cls(2_000, 1, 0.3, 3, 1, use_wrk)
         elif args.large:
-            plan = cls(1_000_000, 5, 2, 3, 2, use_wrk)
+            plan = cls(1_000_000, 5, 2, 5, 2, use_wrk)
         else:
-            plan = cls(100_000, 5, 2, 3, 2, use_wrk)
+            plan = cls(100_000, 5, 2, 5, 2, use_wrk)
         overrides = {
             key: value
             for key, value in {

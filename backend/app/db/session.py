@@ -4,14 +4,16 @@ Nothing here connects at import time: each gunicorn worker builds its own engine
 lifespan, after the fork, so no pooled connection is ever shared between processes.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
@@ -70,6 +72,9 @@ def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
-def create_session_factory(engine: Engine) -> sessionmaker[Session]:
+def create_session_factory(engine: Engine) -> "sessionmaker[Session]":
+    # Imported here: the prestart steps that only need an engine then skip the ORM's import.
+    from sqlalchemy.orm import sessionmaker
+
     # expire_on_commit=False: responses are built from objects after the commit without reloading.
     return sessionmaker(bind=engine, expire_on_commit=False)
