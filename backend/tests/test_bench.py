@@ -1,10 +1,10 @@
-"""`scripts/bench.sh --quick` still runs end to end and prints its tables (not the figures)."""
+"""The benchmark tools still run end to end and print their tables (not the figures)."""
 
 import subprocess
 
 import pytest
 
-from tests.support import SCRIPTS, script_env
+from tests.support import PROJECT_ROOT, SCRIPTS, VENV_BIN, script_env
 
 SCENARIOS = ("GET /recipe/{id}", "GET /search/", "POST /recipe/", "GET /")
 HEADERS = (
@@ -39,3 +39,28 @@ def test_quick_benchmark_completes_and_prints_every_table(postgres_admin_url: st
         assert any(line.startswith(f"{scenario} ") for line in table_rows), (scenario, output)
     sqlite_rows = [line for line in table_rows if line.startswith(("GET /recipe/{id}", "POST"))]
     assert len(sqlite_rows) >= 4, ("the SQLite table lacks its GET and POST rows", output)
+
+
+@pytest.mark.slow
+def test_cost_per_request_runs_for_the_stack_and_the_ceiling(postgres_admin_url: str) -> None:
+    """`python -m bench.cost` (without valgrind): a row per scenario and app, CPU above zero."""
+    env = script_env(BENCH_DATABASE_URL=postgres_admin_url)
+
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "-m", "bench.cost"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    output = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, output
+    rows = [line.split() for line in result.stdout.splitlines()]
+    for scenario in ("GET /recipe/{id}", "POST /recipe/"):
+        for app in ("stack", "ceiling"):
+            row = next((r for r in rows if " ".join(r[:2]) == scenario and r[2] == app), None)
+            assert row is not None, (scenario, app, output)
+            assert float(row[3]) > 0, (scenario, app, output)
