@@ -39,8 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await anyio.to_thread.run_sync(warn_if_pools_exceed_database_limit, engine, settings)
             # What exists by now (modules, the app, its routes and schemas: ~100k objects) lives
             # as long as the worker. Out of the cyclic collector's reach, it no longer makes each
-            # full collection a pause of ~100 ms: GET /recipe/{id}'s p99 under load went from 81
-            # to 33 ms, and a worker spent 3% less CPU (scripts/bench.sh).
+            # full collection a pause of ~100 ms: under scripts/bench.sh's load those had taken
+            # 3% of a worker's time, and GET /recipe/{id}'s p99 went from 81 to 33 ms.
             gc.freeze()
             yield
         finally:
