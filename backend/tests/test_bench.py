@@ -16,22 +16,27 @@ HEADERS = (
 )
 
 
-@pytest.mark.slow
-def test_quick_benchmark_completes_and_prints_every_table(postgres_admin_url: str) -> None:
-    env = script_env(BENCH_DATABASE_URL=postgres_admin_url)
-
+def run_tool(command: list[str], postgres_admin_url: str) -> tuple[str, str]:
+    """Run a benchmark tool from the project root; its stdout, and what to show on failure."""
     result = subprocess.run(
-        [str(SCRIPTS / "bench.sh"), "--quick"],
-        env=env,
+        command,
+        cwd=PROJECT_ROOT,
+        env=script_env(BENCH_DATABASE_URL=postgres_admin_url),
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
     )
-
     output = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr[-3000:]}"
     assert result.returncode == 0, output
-    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    return result.stdout, output
+
+
+@pytest.mark.slow
+def test_quick_benchmark_completes_and_prints_every_table(postgres_admin_url: str) -> None:
+    stdout, output = run_tool([str(SCRIPTS / "bench.sh"), "--quick"], postgres_admin_url)
+
+    lines = [" ".join(line.split()) for line in stdout.splitlines()]
     for header in HEADERS:
         assert any(line.startswith(" ".join(header.split())) for line in lines), (header, output)
     table_rows = [line for line in lines if line.startswith(SCENARIOS)]
@@ -44,21 +49,9 @@ def test_quick_benchmark_completes_and_prints_every_table(postgres_admin_url: st
 @pytest.mark.slow
 def test_cost_per_request_runs_for_the_stack_and_the_ceiling(postgres_admin_url: str) -> None:
     """`python -m bench.cost` (without valgrind): a row per scenario and app, CPU above zero."""
-    env = script_env(BENCH_DATABASE_URL=postgres_admin_url)
+    stdout, output = run_tool([str(VENV_BIN / "python"), "-m", "bench.cost"], postgres_admin_url)
 
-    result = subprocess.run(
-        [str(VENV_BIN / "python"), "-m", "bench.cost"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-
-    output = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr[-3000:]}"
-    assert result.returncode == 0, output
-    rows = [line.split() for line in result.stdout.splitlines()]
+    rows = [line.split() for line in stdout.splitlines()]
     for scenario in ("GET /recipe/{id}", "POST /recipe/"):
         for app in ("stack", "ceiling"):
             row = next((r for r in rows if " ".join(r[:2]) == scenario and r[2] == app), None)
