@@ -1,7 +1,9 @@
 """The ceiling: the benchmarked routes as a bare ASGI app, no framework and no ORM.
 
-It sends the same SQL as the app (each request one transaction, committed) through a psycopg2
-pool, so the gap between the two is what the framework, the ORM and the validation cost.
+It sends the same SQL as the app through a psycopg2 pool, so the gap between the two is what the
+framework, the ORM and the validation cost: per request, the check that the pooled connection
+still answers (`SELECT 1` outside a transaction, as the app's `pool_pre_ping` sends it on each
+checkout), then one transaction with the route's statement, committed.
 Served under the app's own gunicorn settings: `gunicorn -c gunicorn.conf.py bench.ceiling:app`.
 
 The queries run on a small thread pool, as a careful hand-written service would run a
@@ -48,10 +50,26 @@ def _dsn() -> str:
     return "postgresql://" + url.split("://", 1)[1]
 
 
+def checked_connection(pool: ThreadedConnectionPool) -> Any:
+    """A pooled connection that answers: SQLAlchemy's pre-ping for psycopg2, by hand. A connection
+    that fails the check (the server restarted) is closed and replaced, once.
+    """
+    connection = pool.getconn()
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        connection.autocommit = False
+    except (psycopg2.OperationalError, psycopg2.InterfaceError):
+        pool.putconn(connection, close=True)
+        connection = pool.getconn()
+    return connection
+
+
 def _run(sql: str, params: tuple[Any, ...], many: bool = False) -> Any:
-    """One statement in its own transaction, on a pooled connection."""
+    """One statement in its own transaction, on a checked pooled connection."""
     assert _pool is not None
-    connection = _pool.getconn()
+    connection = checked_connection(_pool)
     try:
         with connection, connection.cursor() as cursor:
             cursor.execute(sql, params)

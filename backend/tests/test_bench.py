@@ -2,9 +2,12 @@
 
 import subprocess
 
+import psycopg2
 import pytest
+from psycopg2.pool import ThreadedConnectionPool
+from sqlalchemy.engine import make_url
 
-from tests.support import PROJECT_ROOT, SCRIPTS, VENV_BIN, script_env
+from tests.support import PROJECT_ROOT, SCRIPTS, VENV_BIN, postgres_database, script_env
 
 SCENARIOS = ("GET /recipe/{id}", "GET /search/", "POST /recipe/", "GET /")
 HEADERS = (
@@ -57,3 +60,39 @@ def test_cost_per_request_runs_for_the_stack_and_the_ceiling(postgres_admin_url:
             row = next((r for r in rows if " ".join(r[:2]) == scenario and r[2] == app), None)
             assert row is not None, (scenario, app, output)
             assert float(row[3]) > 0, (scenario, app, output)
+
+
+def test_ceiling_checks_each_pooled_connection_as_the_stack_does(
+    postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ceiling sends the stack's SQL, the pool's `SELECT 1` included: a connection that still
+    answers is handed out as it is, one the server has closed is replaced."""
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT))
+    from bench.ceiling import checked_connection
+
+    with postgres_database(postgres_admin_url, prefix="bench_ceiling") as url:
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        pool = ThreadedConnectionPool(1, 1, dsn)
+        admin = psycopg2.connect(dsn)
+        admin.autocommit = True
+        try:
+            connection = checked_connection(pool)
+            backend = connection.get_backend_pid()
+            pool.putconn(connection)
+            connection = checked_connection(pool)
+            assert connection.get_backend_pid() == backend
+            pool.putconn(connection)
+
+            with admin.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s, 5000)", (backend,))
+                assert cursor.fetchone() == (True,)
+            connection = checked_connection(pool)
+            assert connection.get_backend_pid() != backend
+            assert not connection.autocommit
+            with connection, connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                assert cursor.fetchone() == (1,)
+            pool.putconn(connection)
+        finally:
+            admin.close()
+            pool.closeall()
