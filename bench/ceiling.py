@@ -51,19 +51,20 @@ def _dsn() -> str:
 
 
 def checked_connection(pool: ThreadedConnectionPool) -> Any:
-    """A pooled connection that answers: SQLAlchemy's pre-ping for psycopg2, by hand. A connection
-    that fails the check (the server restarted) is closed and replaced, once.
+    """A pooled connection that answers, checked as SQLAlchemy's pre-ping checks it. One that fails
+    the check (the server restarted) is closed and the next one checked, until a new one opens.
     """
-    connection = pool.getconn()
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        connection.autocommit = False
-    except (psycopg2.OperationalError, psycopg2.InterfaceError):
-        pool.putconn(connection, close=True)
+    for _ in range(pool.maxconn + 1):
         connection = pool.getconn()
-    return connection
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            connection.autocommit = False
+            return connection
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            pool.putconn(connection, close=True)
+    raise psycopg2.OperationalError("no pooled or new connection answers")
 
 
 def _run(sql: str, params: tuple[Any, ...], many: bool = False) -> Any:

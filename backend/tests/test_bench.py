@@ -66,28 +66,30 @@ def test_ceiling_checks_each_pooled_connection_as_the_stack_does(
     postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ceiling sends the stack's SQL, the pool's `SELECT 1` included: a connection that still
-    answers is handed out as it is, one the server has closed is replaced."""
+    answers is handed out as it is; after the server closed them all, a new one is opened."""
     monkeypatch.syspath_prepend(str(PROJECT_ROOT))
     from bench.ceiling import checked_connection
 
     with postgres_database(postgres_admin_url, prefix="bench_ceiling") as url:
         dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        pool = ThreadedConnectionPool(1, 1, dsn)
+        pool = ThreadedConnectionPool(2, 2, dsn)
         admin = psycopg2.connect(dsn)
         admin.autocommit = True
         try:
+            pooled = [checked_connection(pool) for _ in range(2)]
+            backends = {connection.get_backend_pid() for connection in pooled}
+            for connection in pooled:
+                pool.putconn(connection)
             connection = checked_connection(pool)
-            backend = connection.get_backend_pid()
-            pool.putconn(connection)
-            connection = checked_connection(pool)
-            assert connection.get_backend_pid() == backend
+            assert connection.get_backend_pid() in backends
             pool.putconn(connection)
 
             with admin.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s, 5000)", (backend,))
-                assert cursor.fetchone() == (True,)
+                for backend in backends:
+                    cursor.execute("SELECT pg_terminate_backend(%s, 5000)", (backend,))
+                    assert cursor.fetchone() == (True,)
             connection = checked_connection(pool)
-            assert connection.get_backend_pid() != backend
+            assert connection.get_backend_pid() not in backends
             assert not connection.autocommit
             with connection, connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
