@@ -7,6 +7,7 @@ after the fork (`preload_app` stays off).
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "backend"))
 
@@ -38,6 +39,7 @@ bind = f"{_settings.HOST}:{_settings.PORT}"
 # of keep-alive connections: often all 32 of scripts/bench.sh's, halving throughput while the
 # other worker idled.
 reuse_port = True
+
 workers = _settings.WEB_CONCURRENCY or default_worker_count()
 # Workers read this to size their warning about the database's connection limit.
 os.environ["WEB_CONCURRENCY"] = str(workers)
@@ -58,3 +60,9 @@ worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
 # default. Nothing here uses it; a non-root container user has no writable home, and two servers
 # on one host would fight over the same path.
 control_socket_disable = True
+
+
+def when_ready(server: Any) -> None:
+    # With reuse_port the master opens no socket of its own, so gunicorn's "Listening at:" line
+    # names nothing: say where the workers listen.
+    server.log.info("Workers listen at: http://%s", bind)

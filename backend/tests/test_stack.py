@@ -201,6 +201,7 @@ def test_stack_serves_then_finishes_requests_in_flight_on_sigterm(
     expected = {i: 201 if i in WRITES_IN_FLIGHT else 200 for i in range(IN_FLIGHT)}
     assert statuses == expected, log
     assert exit_code == 0, log
+    assert f"Workers listen at: {server.base_url}" in log, log
     # Gunicorn 25.1+ would open a control socket under $HOME unless told not to.
     assert "control socket" not in log.lower(), log
     assert not Path(process_env["HOME"]).exists(), "gunicorn wrote into the missing home"
