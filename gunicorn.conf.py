@@ -39,7 +39,6 @@ bind = f"{_settings.HOST}:{_settings.PORT}"
 # of keep-alive connections: often all 32 of scripts/bench.sh's, halving throughput while the
 # other worker idled.
 reuse_port = True
-
 workers = _settings.WEB_CONCURRENCY or default_worker_count()
 # Workers read this to size their warning about the database's connection limit.
 os.environ["WEB_CONCURRENCY"] = str(workers)
