@@ -73,8 +73,8 @@ def _unicode_lower(value: object) -> object:
 
 
 def create_session_factory(engine: Engine) -> "sessionmaker[Session]":
+    """ORM sessions for the seed; the app's requests run Core statements on connections."""
     # Imported here: the prestart steps that only need an engine then skip the ORM's import.
     from sqlalchemy.orm import sessionmaker
 
-    # expire_on_commit=False: responses are built from objects after the commit without reloading.
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    return sessionmaker(bind=engine)
