@@ -62,7 +62,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # a GET /recipe/{id}'s CPU, bench/cost.py); the app ships no OpenTelemetry SDK.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,
