@@ -31,8 +31,7 @@ FROM python-base AS app-base
 RUN groupadd --system --gid 10001 app \
     && useradd --system --no-log-init --uid 10001 --gid app --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin app
-ENV PATH=/app/.venv/bin:$PATH \
-    PYTHONPATH=/app/backend
+ENV PATH=/app/.venv/bin:$PATH
 EXPOSE 8001
 # /health answers without the database, so an outage never restarts the container; urllib
 # because the slim image has no curl.

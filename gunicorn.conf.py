@@ -5,11 +5,8 @@ after the fork (`preload_app` stays off).
 """
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "backend"))
 
 from app.core.config import get_settings
 
@@ -36,8 +33,7 @@ preload_app = False
 bind = f"{_settings.HOST}:{_settings.PORT}"
 # Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads new
 # connections across them. With one shared socket, whichever worker woke first accepted a burst
-# of keep-alive connections: often all 32 of scripts/bench.sh's, halving throughput while the
-# other worker idled.
+# of keep-alive connections, often all of a load test's, while the other worker idled.
 reuse_port = True
 workers = _settings.WEB_CONCURRENCY or default_worker_count()
 # Workers read this to size their warning about the database's connection limit.

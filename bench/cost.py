@@ -20,7 +20,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from bench.run import DEFAULT_DATABASE_URL, fresh_database, run_prestart
+from bench.databases import DEFAULT_ADMIN_URL, throwaway_database
+from bench.run import run_prestart
 from bench.servers import PROJECT_ROOT, clean_env
 
 Message = MutableMapping[str, Any]
@@ -113,7 +114,6 @@ def load_app(which: str) -> ASGIApp:
         from bench.ceiling import app as ceiling
 
         return ceiling
-    sys.path.insert(0, str(PROJECT_ROOT / "backend"))
     from app.main import app as stack
 
     return stack
@@ -161,8 +161,8 @@ def main() -> None:
     if args.instructions and shutil.which("valgrind") is None:
         sys.exit("--instructions needs valgrind (Debian package valgrind)")
 
-    admin_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
-    with fresh_database(admin_url) as database_url:
+    admin_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_ADMIN_URL)
+    with throwaway_database(admin_url, prefix="bench_cost") as database_url:
         run_prestart(database_url)
         print(f"{'scenario':<18} {'app':<8} {'cpu us/request':>14} {'instructions/request':>21}")
         for scenario, label in (("get", "GET /recipe/{id}"), ("post", "POST /recipe/")):

@@ -11,13 +11,10 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from urllib.parse import urlsplit
 import psycopg2
 
 from bench import data, report
+from bench.databases import DEFAULT_ADMIN_URL, libpq_url, throwaway_database
 from bench.load import RunResult, Scenario, run_load, wrk_available
 from bench.servers import (
     CEILING_READY,
@@ -35,10 +33,10 @@ from bench.servers import (
     clean_env,
     launch_ceiling,
     launch_stack,
-    wait_ready,
+    run_command,
+    run_script,
 )
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECTIONS = 32
 
 GET_BY_ID = Scenario("GET /recipe/{id}", "GET", "/recipe/", "get_by_id")
@@ -88,13 +86,12 @@ class Plan:
 
 
 def git_revision() -> str:
-    completed = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """The checkout's revision, for the results file; "unknown" outside a git checkout (the
+    test image has neither git nor the history)."""
+    try:
+        completed = run_command(["git", "describe", "--always", "--dirty"])
+    except FileNotFoundError:
+        return "unknown"
     return completed.stdout.strip() or "unknown"
 
 
@@ -102,39 +99,10 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def libpq_url(url: str) -> str:
-    """A URL psycopg2 accepts: SQLAlchemy's `postgresql+psycopg2://` scheme spelt plainly."""
-    return "postgresql://" + url.split("://", 1)[1]
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new database `bench_<random>` next to the one `admin_url` names, dropped afterwards."""
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(libpq_url(admin_url))
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        yield urlsplit(libpq_url(admin_url))._replace(path=f"/{name}").geturl()
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 def run_prestart(database_url: str) -> float:
     """Wall time of `scripts/prestart.sh`, the way an operator runs it."""
     started = time.perf_counter()
-    completed = subprocess.run(
-        [str(PROJECT_ROOT / "scripts" / "prestart.sh")],
-        cwd=PROJECT_ROOT,
-        env=clean_env(DATABASE_URL=database_url),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_script("prestart.sh", clean_env(DATABASE_URL=database_url), timeout=300)
     elapsed = time.perf_counter() - started
     if completed.returncode != 0:
         raise RuntimeError(f"prestart failed:\n{completed.stdout}{completed.stderr}")
@@ -142,7 +110,7 @@ def run_prestart(database_url: str) -> float:
 
 
 def max_recipe_id(database_url: str) -> int:
-    connection = psycopg2.connect(database_url)
+    connection = psycopg2.connect(libpq_url(database_url))
     try:
         with connection, connection.cursor() as cursor:
             cursor.execute("SELECT max(id) FROM recipe")
@@ -186,7 +154,7 @@ def search_latency(server: Server, scenario: Scenario, plan: Plan) -> float:
 
 
 def benchmark_postgres(admin_url: str, plan: Plan, workdir: Path, results: dict[str, Any]) -> None:
-    with fresh_database(admin_url) as database_url, ExitStack() as servers:
+    with throwaway_database(admin_url, prefix="bench") as database_url, ExitStack() as servers:
         log(f"database {urlsplit(database_url).path.lstrip('/')}: prestart on it empty")
         empty = run_prestart(database_url)
         # Rounds like every other figure: one run of three short processes swings with whatever
@@ -202,15 +170,15 @@ def benchmark_postgres(admin_url: str, plan: Plan, workdir: Path, results: dict[
         servers.callback(stack.stop)
         ceiling = launch_ceiling(database_url, workdir / "ceiling.log")
         servers.callback(ceiling.stop)
-        wait_ready(stack, STACK_READY)
-        wait_ready(ceiling, CEILING_READY)
+        stack.wait_ready(STACK_READY)
+        ceiling.wait_ready(CEILING_READY)
 
         loaded = 0
         scale = []
         for step in plan.scale_steps():
             log(f"loading recipes up to {step:,}")
             started = time.perf_counter()
-            data.load_postgres(database_url, step - loaded, seed=loaded)
+            data.load_postgres(libpq_url(database_url), step - loaded, seed=loaded)
             log(f"  {step - loaded:,} rows in {time.perf_counter() - started:.1f}s")
             loaded = step
             scale.append(
@@ -242,7 +210,7 @@ def benchmark_sqlite(plan: Plan, workdir: Path, results: dict[str, Any]) -> None
     data.load_sqlite(str(path), plan.rows, seed=0)
     stack = launch_stack(database_url, workdir / "stack-sqlite.log")
     try:
-        wait_ready(stack, STACK_READY)
+        stack.wait_ready(STACK_READY)
         rows = []
         for scenario in SQLITE_SCENARIOS:
             log(f"SQLite {scenario.name}: {plan.rounds} rounds of {plan.seconds}s")
@@ -284,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     use_wrk = wrk_available()
     plan = Plan.from_args(args, use_wrk)
-    admin_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    admin_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_ADMIN_URL)
     if not use_wrk:
         print(
             "wrk not found: falling back to the Python load generator (bench/loadgen.py), which "

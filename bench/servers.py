@@ -1,18 +1,32 @@
-"""Starting and stopping the servers under test, each on a free loopback port."""
+"""Processes under test: the scripts, the stack and the ceiling, each server on a free port.
+
+Shared by the benchmark, the soak and the test suite, so that all of them start the stack the
+way production starts it (`scripts/start.sh`: gunicorn with uvicorn workers).
+"""
 
 import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = PROJECT_ROOT / "scripts"
 VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
+
+# Settings and tool variables of the caller's environment that must not leak into a process
+# under test: each gets exactly the database and settings it is given.
+PRIVATE_PREFIXES = ("DATABASE_", "POSTGRES_", "PRESTART_", "TEST_", "BENCH_", "SOAK_", "PYTEST_")
+
+STACK_READY = "/health/ready"
+CEILING_READY = "/recipe/1"  # the seed's first recipe
 
 
 def free_port() -> int:
@@ -23,15 +37,54 @@ def free_port() -> int:
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
-    """The environment a server sees: the venv on PATH, no database settings but ours."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "POSTGRES_", "PRESTART_", "BENCH_", "TEST_"))
-    }
+    """The environment a script sees in a container: the venv on PATH, no stray settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(PRIVATE_PREFIXES)}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(overrides)
     return env
+
+
+def run_command(
+    command: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`command` run to completion in the repository root, output captured."""
+    return subprocess.run(
+        list(command),
+        env=None if env is None else dict(env),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_script(
+    name: str, env: Mapping[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`scripts/<name>` run to completion, output captured."""
+    return run_command([str(SCRIPTS / name)], env, timeout)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def http_status(url: str, timeout: float = 2) -> int | str:
+    """The status `url` answers with, or the name of the error that kept it from answering."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError) as exc:
+        return exc.__class__.__name__
 
 
 @dataclass
@@ -56,21 +109,45 @@ class Server:
                     sizes.append(int(line.split()[1]) / 1024)
         return sizes
 
-    def stop(self) -> None:
-        """SIGTERM to gunicorn, then SIGKILL to its process group if it lingers."""
+    def wait_ready(self, path: str, timeout: float = 60) -> None:
+        """Until `path` answers 200; fails with the server's log if it exits or never does."""
+        deadline = time.monotonic() + timeout
+        last: int | str = "no answer"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log()}")
+            last = http_status(self.base_url + path)
+            if last == 200:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s ({last}):\n{self.log()}")
+
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM, as an orchestrator stops a container; returns the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL to gunicorn and its workers, if still running."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL to the process group if it lingers."""
+        if self.process.poll() is None:
             try:
-                self.process.wait(timeout=20)
+                self.terminate(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+                self.kill()
 
 
-def launch(name: str, command: list[str], env: Mapping[str, str], log_path: Path) -> Server:
-    """Start gunicorn with `command` on a free port; `wait_ready` tells when it serves."""
+def launch(
+    name: str, command: list[str], env: Mapping[str, str], log_path: Path, workers: int = 2
+) -> Server:
+    """Start a gunicorn `command` on a free loopback port, in a process group of its own."""
     port = free_port()
-    full_env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2"}
+    full_env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command,
@@ -83,25 +160,18 @@ def launch(name: str, command: list[str], env: Mapping[str, str], log_path: Path
     return Server(name, process, f"http://127.0.0.1:{port}", log_path)
 
 
-def wait_ready(server: Server, path: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited early:\n{server.log()}")
-        try:
-            with urllib.request.urlopen(server.base_url + path, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as exc:
-            last = exc
-        time.sleep(0.1)
-    raise RuntimeError(f"{server.name} not ready after {timeout}s ({last!r}):\n{server.log()}")
-
-
-def launch_stack(database_url: str, log_path: Path) -> Server:
-    env = clean_env(DATABASE_URL=database_url)
-    return launch("stack", [str(PROJECT_ROOT / "scripts" / "start.sh")], env, log_path)
+def launch_stack(
+    database_url: str | None,
+    log_path: Path,
+    settings: Mapping[str, str] | None = None,
+    workers: int = 2,
+) -> Server:
+    """`scripts/start.sh` with these settings; `database_url=None` leaves DATABASE_URL unset,
+    for a database given the way compose gives it (`POSTGRES_SERVER=...` in `settings`)."""
+    env = clean_env(**(settings or {}))
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    return launch("stack", [str(SCRIPTS / "start.sh")], env, log_path, workers)
 
 
 def launch_ceiling(database_url: str, log_path: Path) -> Server:
@@ -112,5 +182,22 @@ def launch_ceiling(database_url: str, log_path: Path) -> Server:
     return launch("ceiling", command, env, log_path)
 
 
-STACK_READY = "/health/ready"
-CEILING_READY = "/recipe/1"  # the seed's first recipe
+@contextmanager
+def serving_stack(
+    database_url: str | None,
+    settings: Mapping[str, str] | None = None,
+    *,
+    workers: int = 2,
+    ready_path: str = STACK_READY,
+) -> Iterator[Server]:
+    """The stack started, ready at `ready_path`, and killed on the way out whatever happened."""
+    log_file = tempfile.NamedTemporaryFile(prefix="stack-", suffix=".log", delete=False)  # noqa: SIM115
+    log_file.close()
+    log_path = Path(log_file.name)
+    server = launch_stack(database_url, log_path, settings, workers)
+    try:
+        server.wait_ready(ready_path)
+        yield server
+    finally:
+        server.kill()
+        log_path.unlink(missing_ok=True)

@@ -7,7 +7,6 @@ cd "$(dirname "$0")/.."
 
 scripts/install.sh requirements.txt
 export PATH="$PWD/.venv/bin:$PATH"
-export PYTHONPATH="$PWD/backend${PYTHONPATH:+:$PYTHONPATH}"
 
 scripts/prestart.sh
 exec uvicorn app.main:app --host 127.0.0.1 --port "${PORT:-8001}" --reload --reload-dir backend/app

@@ -14,6 +14,10 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv"
     "$python" -m venv "$venv"
 fi
+# The project's own code on the venv's path: `app` (and its tests) from backend/, the tools
+# (`bench`) from the root. Python, alembic, pytest and gunicorn then need no PYTHONPATH.
+site_packages=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n' "$PWD/backend" "$PWD" >"$site_packages/recipe_api.pth"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
     exit 0
 fi

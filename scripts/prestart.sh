@@ -3,7 +3,6 @@
 # The one-off job before a rollout; safe to run any number of times, also concurrently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH="$PWD/backend${PYTHONPATH:+:$PYTHONPATH}"
 
 python -m app.backend_pre_start
 alembic upgrade head

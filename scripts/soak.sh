@@ -6,12 +6,11 @@
 #   scripts/soak.sh [DURATION_SECONDS]      (default 300)
 #
 # SOAK_DATABASE_URL: a role that may create databases (default
-# postgresql://postgres@127.0.0.1:5432/postgres); SOAK_CONCURRENCY: requests in flight (16).
+# postgresql://postgres@127.0.0.1:5432/postgres); SOAK_CONCURRENCY: clients (16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -d .venv/bin ]; then
-    export PATH="$PWD/.venv/bin:$PATH"
-fi
-export PYTHONPATH="$PWD/backend${PYTHONPATH:+:$PYTHONPATH}"
 
-exec python scripts/soak.py "${1:-300}"
+scripts/install.sh requirements-dev.txt
+export PATH="$PWD/.venv/bin:$PATH"
+
+exec python -m bench.soak "${1:-300}"

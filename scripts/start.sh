@@ -3,6 +3,5 @@
 # Run scripts/prestart.sh first: the app expects a migrated database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH="$PWD/backend${PYTHONPATH:+:$PYTHONPATH}"
 
 exec gunicorn --config gunicorn.conf.py

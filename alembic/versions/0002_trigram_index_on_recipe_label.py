@@ -38,10 +38,9 @@ def upgrade() -> None:
     )
     # The search orders by id with a LIMIT, so the planner chooses between walking the primary
     # key until enough labels match (fast for a common word) and this index (fast for a rare
-    # one) by its estimate of how many labels match. From the default sample (100 histogram
-    # buckets) a word in 1% of a million labels was judged rare about half the time, and the
-    # search took 15-30 ms instead of 0.5 (scripts/bench.sh --large); 1000 buckets judge it
-    # right.
+    # one) by its estimate of how many labels match. The default sample (100 histogram
+    # buckets) often misjudged a common word as rare, and the search became many times slower;
+    # 1000 buckets judge it right (docs/performance.md).
     op.execute("ALTER TABLE recipe ALTER COLUMN label SET STATISTICS 1000")
 
 

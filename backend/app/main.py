@@ -37,10 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.info("database: %s", mask_password(engine.url))
         try:
             await anyio.to_thread.run_sync(warn_if_pools_exceed_database_limit, engine, settings)
-            # What exists by now (modules, the app, its routes and schemas: ~100k objects) lives
-            # as long as the worker. Out of the cyclic collector's reach, it no longer makes each
-            # full collection a pause of ~100 ms: under scripts/bench.sh's load those had taken
-            # 3% of a worker's time, and GET /recipe/{id}'s p99 went from 81 to 33 ms.
+            # What exists by now (modules, the app, its routes and schemas) lives as long as the
+            # worker. Out of the cyclic collector's reach, it no longer makes each full collection
+            # a long pause under load: the p99 latency drops (docs/performance.md).
             gc.freeze()
             yield
         finally:
@@ -58,8 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
         max_body_size=settings.MAX_BODY_SIZE,
-        # FastAPI's native OpenTelemetry looks for configured providers on every request (3% of
-        # a GET /recipe/{id}'s CPU, bench/cost.py); the app ships no OpenTelemetry SDK.
+        # FastAPI's native OpenTelemetry looks for configured providers on every request, at a
+        # measurable cost (docs/performance.md); the app ships no OpenTelemetry SDK.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     if settings.CORS_ORIGINS:

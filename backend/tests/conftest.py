@@ -16,7 +16,9 @@ from sqlalchemy import create_engine, text
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.support import migrate, postgres_database, sqlite_url
+from bench.databases import sqlite_url, throwaway_database
+from tests.utils.migrations import migrate
+from tests.utils.settings import settings_for
 
 
 def _docker_answers() -> bool:
@@ -51,7 +53,7 @@ def postgres_admin_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def migrated_postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """One PostgreSQL database per test session, at the head revision."""
-    with postgres_database(postgres_admin_url) as url:
+    with throwaway_database(postgres_admin_url) as url:
         migrate(url)
         yield url
 
@@ -60,7 +62,7 @@ def migrated_postgres_url(postgres_admin_url: str) -> Iterator[str]:
 def fresh_postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A PostgreSQL database of this test's own, at the head revision (for servers it restarts
     or loads, which must not share the session's database)."""
-    with postgres_database(postgres_admin_url, prefix="recipes_fresh") as url:
+    with throwaway_database(postgres_admin_url, prefix="recipes_fresh") as url:
         migrate(url)
         yield url
 
@@ -95,7 +97,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(DATABASE_URL=database_url, _env_file=None)  # type: ignore[call-arg]
+    return settings_for(database_url)
 
 
 @pytest.fixture

@@ -3,16 +3,11 @@
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.utils.recipe import create_recipe
+
 
 def add_recipes(client: TestClient, *labels: str) -> list[int]:
-    ids = []
-    for label in labels:
-        response = client.post(
-            "/recipe/", json={"label": label, "source": None, "url": None, "submitter_id": None}
-        )
-        assert response.status_code == 201, response.text
-        ids.append(response.json()["id"])
-    return ids
+    return [create_recipe(client, label=label)["id"] for label in labels]
 
 
 def found_labels(client: TestClient, **params: str | int) -> list[str]:
@@ -27,12 +22,11 @@ def test_search_without_keyword_lists_recipes_by_id(client: TestClient) -> None:
     response = client.get("/search/")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {
-        "results": [
-            {"id": id_, "label": label, "source": None, "url": None, "submitter_id": None}
-            for id_, label in zip(ids, ["Stew", "Curry", "Soup"], strict=True)
-        ]
-    }
+    results = response.json()["results"]
+    assert [(r["id"], r["label"]) for r in results] == list(
+        zip(ids, ["Stew", "Curry", "Soup"], strict=True)
+    )
+    assert results[0] == client.get(f"/recipe/{ids[0]}").json()
 
 
 def test_search_on_empty_database_returns_no_results(client: TestClient) -> None:
@@ -75,16 +69,12 @@ def test_search_ignores_case_beyond_ascii(client: TestClient) -> None:
 
 
 def test_search_matches_label_only_not_source_or_url(client: TestClient) -> None:
-    response = client.post(
-        "/recipe/",
-        json={
-            "label": "Beef Stew",
-            "source": "Chicken Weekly",
-            "url": "https://chicken.example.com/stew",
-            "submitter_id": None,
-        },
+    create_recipe(
+        client,
+        label="Beef Stew",
+        source="Chicken Weekly",
+        url="https://chicken.example.com/stew",
     )
-    assert response.status_code == 201, response.text
 
     assert found_labels(client, keyword="chicken") == []
 

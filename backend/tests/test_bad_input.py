@@ -15,8 +15,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
-from tests.servers import RunningServer, gunicorn_server
-from tests.support import migrate, sqlite_url
+from bench.databases import sqlite_url
+from bench.servers import Server, serving_stack
+from tests.utils.migrations import migrate
+from tests.utils.recipe import create_recipe, recipe_payload
 
 MAX_BODY_SIZE = Settings.model_fields["MAX_BODY_SIZE"].default
 SEVERAL_MB = 8 * 1024 * 1024
@@ -24,20 +26,9 @@ SEVERAL_MB = 8 * 1024 * 1024
 QUICKLY = 5.0
 
 
-def recipe(label: str, **fields: object) -> dict[str, object]:
-    return {"label": label, "source": None, "url": None, "submitter_id": None, **fields}
-
-
-def create(client: TestClient, label: str, **fields: object) -> dict[str, object]:
-    response = client.post("/recipe/", json=recipe(label, **fields))
-    assert response.status_code == 201, response.text
-    body: dict[str, object] = response.json()
-    return body
-
-
 @pytest.fixture
 def recipe_id(client: TestClient) -> int:
-    created = create(client, "Plain stew")
+    created = create_recipe(client, label="Plain stew")
     assert isinstance(created["id"], int)
     return created["id"]
 
@@ -130,14 +121,14 @@ def test_body_just_under_the_limit_is_read_and_validated(client: TestClient) -> 
 
 
 @pytest.fixture(scope="module")
-def gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     url = sqlite_url(tmp_path_factory.mktemp("bad-input") / "served.db")
     migrate(url)
-    with gunicorn_server(url, workers=2) as server:
+    with serving_stack(url, workers=2) as server:
         yield server
 
 
-def send_raw(server: RunningServer, head: bytes, body: Iterator[bytes]) -> tuple[bytes, int, float]:
+def send_raw(server: Server, head: bytes, body: Iterator[bytes]) -> tuple[bytes, int, float]:
     """Send `head` and then `body` while watching for an early answer; returns the start of the
     response, how many body bytes were sent before it came, and the seconds it took."""
     port = int(server.base_url.rsplit(":", 1)[1])
@@ -176,7 +167,7 @@ def endless_label(piece: int = 16 * 1024) -> Iterator[bytes]:
 @pytest.mark.slow
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_oversized_body_under_gunicorn_is_answered_413_before_it_is_all_sent(
-    gunicorn: RunningServer, framing: str
+    gunicorn: Server, framing: str
 ) -> None:
     head = b"POST /recipe/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     if framing == "content-length":
@@ -224,7 +215,7 @@ def test_id_outside_the_key_range_is_a_4xx(client: TestClient, value: str) -> No
 def test_submitter_id_outside_the_key_range_in_a_body_is_422(
     client: TestClient, value: int
 ) -> None:
-    response = client.post("/recipe/", json=recipe("Big id stew", submitter_id=value))
+    response = client.post("/recipe/", json=recipe_payload(label="Big id stew", submitter_id=value))
     assert response.status_code == 422, response.text
     response = client.get("/search/", params={"keyword": "stew", "max_results": value})
     assert response.status_code == 422, response.text
@@ -245,7 +236,7 @@ UNICODE_LABELS = [
 
 @pytest.mark.parametrize("label", UNICODE_LABELS)
 def test_unicode_text_round_trips_unchanged(client: TestClient, label: str) -> None:
-    created = create(client, label, source=label[:100])
+    created = create_recipe(client, label=label, source=label[:100])
     assert created["label"] == label
     fetched = client.get(f"/recipe/{created['id']}").json()
     assert fetched["label"] == label, fetched
@@ -257,13 +248,13 @@ def test_unicode_text_round_trips_unchanged(client: TestClient, label: str) -> N
 
 
 def test_text_over_256_characters_is_422_even_when_each_is_one_emoji(client: TestClient) -> None:
-    response = client.post("/recipe/", json=recipe("🍲" * 257))
+    response = client.post("/recipe/", json=recipe_payload(label="🍲" * 257))
     assert response.status_code == 422, response.text
 
 
 @pytest.mark.parametrize("field", ["label", "source"])
 def test_nul_byte_in_recipe_text_is_422(client: TestClient, recipe_id: int, field: str) -> None:
-    payload = recipe("Stew") | {field: "Ste\x00w"}
+    payload = recipe_payload(label="Stew") | {field: "Ste\x00w"}
     created = client.post("/recipe/", json=payload)
     assert created.status_code == 422, created.text
     patched = client.patch(f"/recipe/{recipe_id}", json={field: "Ste\x00w"})
@@ -283,7 +274,7 @@ def test_nul_byte_in_user_name_and_search_keyword_is_422(client: TestClient) -> 
 def test_nul_byte_in_url_is_rejected_or_normalised_away(client: TestClient, url: str) -> None:
     """URLs are parsed as browsers do (WHATWG): a NUL in the path is percent-encoded, one at
     either end is stripped, one in the host is invalid. A raw NUL is never stored."""
-    response = client.post("/recipe/", json=recipe("Stew", url=url))
+    response = client.post("/recipe/", json=recipe_payload(label="Stew", url=url))
     assert response.status_code in (201, 422), response.text
     if response.status_code == 201:
         stored = client.get(f"/recipe/{response.json()['id']}").json()["url"]
@@ -315,8 +306,8 @@ def test_lone_surrogate_in_text_is_422(client: TestClient, escaped: str) -> None
 def test_search_matches_percent_underscore_and_backslash_literally(
     client: TestClient, keyword: str, matching: str, not_matching: str
 ) -> None:
-    wanted = create(client, matching)["id"]
-    create(client, not_matching)
+    wanted = create_recipe(client, label=matching)["id"]
+    create_recipe(client, label=not_matching)
     response = client.get("/search/", params={"keyword": keyword, "max_results": 100})
     assert response.status_code == 200, response.text
     found = [(r["id"], r["label"]) for r in response.json()["results"]]

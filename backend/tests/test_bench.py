@@ -7,7 +7,8 @@ import pytest
 from psycopg2.pool import ThreadedConnectionPool
 from sqlalchemy.engine import make_url
 
-from tests.support import PROJECT_ROOT, SCRIPTS, VENV_BIN, postgres_database, script_env
+from bench.databases import throwaway_database
+from bench.servers import PROJECT_ROOT, SCRIPTS, VENV_BIN, clean_env
 
 SCENARIOS = ("GET /recipe/{id}", "GET /search/", "POST /recipe/", "GET /")
 HEADERS = (
@@ -24,7 +25,7 @@ def run_tool(command: list[str], postgres_admin_url: str) -> tuple[str, str]:
     result = subprocess.run(
         command,
         cwd=PROJECT_ROOT,
-        env=script_env(BENCH_DATABASE_URL=postgres_admin_url),
+        env=clean_env(BENCH_DATABASE_URL=postgres_admin_url),
         capture_output=True,
         text=True,
         timeout=240,
@@ -70,7 +71,7 @@ def test_ceiling_checks_each_pooled_connection_as_the_stack_does(
     monkeypatch.syspath_prepend(str(PROJECT_ROOT))
     from bench.ceiling import checked_connection
 
-    with postgres_database(postgres_admin_url, prefix="bench_ceiling") as url:
+    with throwaway_database(postgres_admin_url, prefix="bench_ceiling") as url:
         dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         pool = ThreadedConnectionPool(2, 2, dsn)
         admin = psycopg2.connect(dsn)

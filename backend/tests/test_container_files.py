@@ -23,7 +23,7 @@ import yaml
 
 from app.core.config import Settings
 from app.db.migrations import PROJECT_ROOT
-from tests.support import SCRIPTS, VENV_BIN, script_env
+from bench.servers import SCRIPTS, VENV_BIN, clean_env, run_command
 
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
@@ -506,19 +506,11 @@ print(json.dumps({"unknown": sorted(set(public) - set(known)),
 
 def gunicorn_config(**settings: str) -> dict[str, Any]:
     """gunicorn.conf.py evaluated in a clean process, as `scripts/start.sh` runs it."""
-    env = script_env(PYTHONPATH=str(PROJECT_ROOT / "backend"), **settings)
+    env = clean_env(**settings)
     for name in ("WEB_CONCURRENCY", "HOST", "PORT"):
         if name not in settings:
             env.pop(name, None)
-    result = subprocess.run(
-        [str(VENV_BIN / "python"), "-c", GUNICORN_PROBE],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_command([str(VENV_BIN / "python"), "-c", GUNICORN_PROBE], env, timeout=60)
     assert result.returncode == 0, result.stderr
     probed: dict[str, Any] = json.loads(result.stdout)
     return probed

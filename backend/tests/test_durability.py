@@ -21,10 +21,12 @@ from sqlalchemy.exc import OperationalError
 
 from app.core.config import normalise_database_url
 from app.models import Recipe
-from tests.load import WriteLoad, lost_writes, running_cluster, running_load
-from tests.pg_cluster import ThrowawayCluster
-from tests.servers import gunicorn_server, wait_until
-from tests.support import SCRIPTS, migrate, script_env
+from bench.databases import lost_writes
+from bench.servers import SCRIPTS, clean_env, serving_stack, wait_until
+from bench.traffic import Traffic, running_traffic
+from tests.utils.cluster import ThrowawayCluster, running_cluster
+from tests.utils.migrations import migrate
+from tests.utils.recipe import recipe_payload
 
 LOAD_THREADS = 8
 ACKS_BEFORE_FAULT = 40
@@ -37,7 +39,7 @@ def cluster() -> Iterator[ThrowawayCluster]:
         yield started
 
 
-def assert_nothing_acknowledged_was_lost(database_url: str, load: WriteLoad) -> None:
+def assert_nothing_acknowledged_was_lost(database_url: str, load: Traffic) -> None:
     assert not load.mismatches, f"201 bodies differ from what was sent: {load.mismatches[:5]}"
     lost = lost_writes(database_url, load.acknowledged)
     assert not lost, (
@@ -50,11 +52,11 @@ def assert_nothing_acknowledged_was_lost(database_url: str, load: WriteLoad) -> 
 def test_acknowledged_writes_survive_a_worker_killed_with_sigkill_mid_load(
     fresh_postgres_url: str,
 ) -> None:
-    with gunicorn_server(fresh_postgres_url, workers=2) as server:
+    with serving_stack(fresh_postgres_url, workers=2) as server:
         workers = server.worker_pids()
         assert len(workers) == 2, f"expected 2 workers, found {workers}"
         victim = workers[0]
-        with running_load(server.base_url, threads=LOAD_THREADS, max_seconds=60) as load:
+        with running_traffic(server.base_url, threads=LOAD_THREADS, max_seconds=60) as load:
             assert load.wait_for_acknowledged(ACKS_BEFORE_FAULT, timeout=20), load.summary()
             os.kill(victim, signal.SIGKILL)
             replaced = wait_until(
@@ -77,8 +79,8 @@ def test_acknowledged_writes_survive_a_database_restart_mid_load(
 ) -> None:
     url = cluster.url()
     migrate(url)
-    with gunicorn_server(url, workers=2, DB_CONNECT_TIMEOUT="2") as server:
-        with running_load(server.base_url, threads=LOAD_THREADS, max_seconds=60) as load:
+    with serving_stack(url, {"DB_CONNECT_TIMEOUT": "2"}) as server:
+        with running_traffic(server.base_url, threads=LOAD_THREADS, max_seconds=60) as load:
             assert load.wait_for_acknowledged(ACKS_BEFORE_FAULT, timeout=20), load.summary()
             cluster.stop("fast")  # aborts the transactions in flight
             time.sleep(0.5)
@@ -109,7 +111,7 @@ def test_a_commit_that_fails_is_answered_503_and_never_201(
 
     app_engine = app.state.database.engine
     event.listen(app_engine, "commit", lose_the_connection)
-    payload = {"label": "never acknowledged", "source": None, "url": None, "submitter_id": None}
+    payload = recipe_payload(label="never acknowledged")
     try:
         response = client.post("/recipe/", json=payload)
     finally:
@@ -142,7 +144,7 @@ def test_soak_script_runs_mixed_traffic_and_finds_every_acknowledged_write(
     postgres_admin_url: str,
 ) -> None:
     """`scripts/soak.sh` itself, for 5 seconds, so it keeps working between real soak runs."""
-    env = script_env(SOAK_DATABASE_URL=postgres_admin_url)
+    env = clean_env(SOAK_DATABASE_URL=postgres_admin_url)
     started = time.monotonic()
     result = subprocess.run(
         [str(SCRIPTS / "soak.sh"), "5"],

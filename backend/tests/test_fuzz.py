@@ -10,6 +10,7 @@ pytest 9.2 no longer has.
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -26,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from app.core.config import Settings
 from app.initial_data import init as seed_database
 from app.main import create_app
+from tests.utils.settings import settings_for
 
 SEED = 20_240_604
 MAX_EXAMPLES = 50
@@ -47,7 +49,7 @@ CHECKS = [
 
 # The schema is the one the app serves; each test sends the generated requests to an app of its
 # own on each database (`app=` below), so the document needs no database of its own.
-_document_app = create_app(Settings(DATABASE_URL="sqlite://", _env_file=None))  # type: ignore[call-arg]
+_document_app = create_app(settings_for("sqlite://"))
 schema = schemathesis.openapi.from_dict(_document_app.openapi(), config=CONFIG)
 schema.app = _document_app
 
@@ -70,6 +72,6 @@ def served_app(app: FastAPI, settings: Settings) -> Iterator[FastAPI]:
 # that earlier examples created are there for later ones to read, change and delete.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_no_generated_request_gets_a_server_error_or_breaks_the_schema(
-    case: schemathesis.Case, served_app: FastAPI
+    case: schemathesis.Case[Any], served_app: FastAPI
 ) -> None:
     case.call_and_validate(app=served_app, checks=CHECKS)

@@ -10,7 +10,9 @@ from sqlalchemy import create_engine, inspect
 from app.core.config import Settings
 from app.db.migrations import head_revision
 from app.main import create_app
-from tests.support import downgrade, free_port, migrate, postgres_database, sqlite_url
+from bench.databases import sqlite_url, throwaway_database
+from bench.servers import free_port
+from tests.utils.migrations import downgrade, migrate
 
 HEAD = head_revision()
 
@@ -28,7 +30,7 @@ def unreachable_url() -> str:
 @pytest.fixture
 def postgres_at_base(postgres_admin_url: str) -> Iterator[str]:
     """A PostgreSQL database migrated to head, then downgraded to base."""
-    with postgres_database(postgres_admin_url) as url:
+    with throwaway_database(postgres_admin_url) as url:
         migrate(url)
         downgrade(url, "base")
         yield url

@@ -16,7 +16,8 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.core.config import normalise_database_url
 from app.db.migrations import PROJECT_ROOT, head_revision
-from tests.support import postgres_database, run_script, script_env, sqlite_url
+from bench.databases import sqlite_url, throwaway_database
+from bench.servers import clean_env, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +80,7 @@ def prestart(database_url: str, config: Path | None = None) -> subprocess.Comple
     overrides = {"DATABASE_URL": database_url, "PRESTART_MAX_WAIT": "10"}
     if config is not None:
         overrides["ALEMBIC_CONFIG"] = str(config)
-    return run_script("prestart.sh", script_env(**overrides), timeout=120)
+    return run_script("prestart.sh", clean_env(**overrides), timeout=120)
 
 
 def describe(result: subprocess.CompletedProcess[str]) -> str:
@@ -111,7 +112,7 @@ def schema_state(database_url: str) -> dict[str, object]:
 
 @pytest.fixture
 def empty_postgres_url(postgres_admin_url: str) -> Iterator[str]:
-    with postgres_database(postgres_admin_url, prefix="recipes_migfail") as url:
+    with throwaway_database(postgres_admin_url, prefix="recipes_migfail") as url:
         yield url
 
 

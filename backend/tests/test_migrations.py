@@ -1,7 +1,6 @@
 """The Alembic migrations on SQLite and PostgreSQL: round trip, agreement with the models, DDL."""
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,17 +16,11 @@ from sqlalchemy.exc import IntegrityError
 
 from app.core.config import Settings
 from app.db.base import Base, autogenerate_filter
-from app.db.migrations import PROJECT_ROOT, alembic_config, head_revision
+from app.db.migrations import alembic_config, head_revision
 from app.db.session import create_db_engine
-from tests.support import (
-    VENV_BIN,
-    downgrade,
-    free_port,
-    migrate,
-    postgres_database,
-    script_env,
-    sqlite_url,
-)
+from bench.databases import sqlite_url, throwaway_database
+from bench.servers import VENV_BIN, clean_env, free_port, run_command
+from tests.utils.migrations import downgrade, migrate
 
 SCHEMA_TABLES = {"user", "recipe", "alembic_version"}
 
@@ -38,7 +31,7 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield sqlite_url(tmp_path / "fresh.db")
         return
-    with postgres_database(request.getfixturevalue("postgres_admin_url")) as url:
+    with throwaway_database(request.getfixturevalue("postgres_admin_url")) as url:
         yield url
 
 
@@ -129,22 +122,14 @@ def test_models_and_migrations_agree(database_url: str) -> None:
 def test_upgrade_head_sql_prints_ddl_without_a_database(
     configured: str | None, tmp_path: Path
 ) -> None:
-    env = script_env(PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = clean_env(PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     sqlite_file = tmp_path / "never-created.db"
     if configured == "sqlite":
         env["DATABASE_URL"] = sqlite_url(sqlite_file)
     elif configured == "postgresql":
         env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{free_port()}/recipes"
 
-    result = subprocess.run(
-        ["alembic", "upgrade", "head", "--sql"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_command(["alembic", "upgrade", "head", "--sql"], env, timeout=60)
 
     assert result.returncode == 0, result.stderr
     assert "CREATE TABLE" in result.stdout, result.stdout

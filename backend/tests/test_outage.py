@@ -19,10 +19,10 @@ from sqlalchemy import Connection, Engine, create_engine, text
 
 from app.api.errors import DATABASE_UNAVAILABLE
 from app.core.config import normalise_database_url
-from tests.load import running_cluster
-from tests.pg_cluster import ThrowawayCluster
-from tests.servers import RunningServer, gunicorn_server, wait_until
-from tests.support import migrate
+from bench.servers import Server, serving_stack, wait_until
+from tests.utils.cluster import ThrowawayCluster, running_cluster
+from tests.utils.migrations import migrate
+from tests.utils.recipe import recipe_payload
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT = 4, 4, 1
 # Slack for a loaded 2-core CI machine on top of the timeout that bounds a request.
 MARGIN = 3.0
 RECOVERY_DEADLINE = 10.0
-NEW_RECIPE = {"label": "outage soup", "source": None, "url": None, "submitter_id": None}
+NEW_RECIPE = recipe_payload(label="outage soup")
 
 
 @pytest.fixture(scope="module")
@@ -44,21 +44,22 @@ def cluster() -> Iterator[ThrowawayCluster]:
 
 
 @pytest.fixture(scope="module")
-def server(cluster: ThrowawayCluster) -> Iterator[RunningServer]:
-    with gunicorn_server(
+def server(cluster: ThrowawayCluster) -> Iterator[Server]:
+    with serving_stack(
         cluster.url(),
-        workers=2,
-        DB_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
-        DB_STATEMENT_TIMEOUT_MS=str(STATEMENT_TIMEOUT_MS),
-        DB_POOL_SIZE=str(POOL_SIZE),
-        DB_MAX_OVERFLOW=str(MAX_OVERFLOW),
-        DB_POOL_TIMEOUT=str(POOL_TIMEOUT),
+        {
+            "DB_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
+            "DB_STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS),
+            "DB_POOL_SIZE": str(POOL_SIZE),
+            "DB_MAX_OVERFLOW": str(MAX_OVERFLOW),
+            "DB_POOL_TIMEOUT": str(POOL_TIMEOUT),
+        },
     ) as running:
         yield running
 
 
 @pytest.fixture
-def recipe_id(server: RunningServer, cluster: ThrowawayCluster) -> Iterator[int]:
+def recipe_id(server: Server, cluster: ThrowawayCluster) -> Iterator[int]:
     """A stored recipe, with the database up and every worker's pool warm."""
     response = httpx.post(server.base_url + "/recipe/", json=NEW_RECIPE, timeout=10)
     assert response.status_code == 201, response.text
@@ -80,7 +81,7 @@ def database_answers(cluster: ThrowawayCluster) -> bool:
 
 
 def burst(
-    server: RunningServer,
+    server: Server,
     send: Callable[[httpx.Client], httpx.Response],
     count: int = 16,
     threads: int = 8,
@@ -113,7 +114,7 @@ def assert_unavailable(response: httpx.Response, elapsed: float, limit: float) -
     assert elapsed < limit, f"{request} took {elapsed:.1f}s, more than {limit:.1f}s"
 
 
-def wait_for_recovery(server: RunningServer, recipe_id: int) -> float:
+def wait_for_recovery(server: Server, recipe_id: int) -> float:
     """Seconds until GET /recipe/{id} answers 200 again; fails after RECOVERY_DEADLINE."""
     started = time.monotonic()
     last: object = None
@@ -130,7 +131,7 @@ def wait_for_recovery(server: RunningServer, recipe_id: int) -> float:
 
 
 def test_database_stopped_gives_503_quickly_and_service_resumes_when_it_is_back(
-    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+    server: Server, cluster: ThrowawayCluster, recipe_id: int
 ) -> None:
     base = server.base_url
     cluster.stop("fast")  # terminates the pooled connections: pre-ping must notice
@@ -195,7 +196,7 @@ def silent_listener(port: int) -> Iterator[None]:
 
 
 def test_unresponsive_database_gives_503_within_the_connect_timeout(
-    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+    server: Server, cluster: ThrowawayCluster, recipe_id: int
 ) -> None:
     cluster.stop("fast")
     with silent_listener(cluster.port):
@@ -222,7 +223,7 @@ def admin_engine(cluster: ThrowawayCluster) -> Engine:
 
 
 def test_pooled_connections_killed_by_the_server_are_replaced_without_errors(
-    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+    server: Server, cluster: ThrowawayCluster, recipe_id: int
 ) -> None:
     engine = admin_engine(cluster)
     try:
@@ -260,7 +261,7 @@ def waiting_for_lock(connection: Connection) -> list[int]:
 
 
 def test_connection_lost_in_the_middle_of_a_request_gives_503(
-    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+    server: Server, cluster: ThrowawayCluster, recipe_id: int
 ) -> None:
     engine = admin_engine(cluster)
     try:
@@ -291,7 +292,7 @@ def test_connection_lost_in_the_middle_of_a_request_gives_503(
 
 
 def test_query_blocked_past_the_statement_timeout_gives_503(
-    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+    server: Server, cluster: ThrowawayCluster, recipe_id: int
 ) -> None:
     engine = admin_engine(cluster)
     try:
@@ -313,7 +314,7 @@ def test_query_blocked_past_the_statement_timeout_gives_503(
 
 
 def test_requests_beyond_the_pool_get_503_after_the_pool_timeout(
-    server: RunningServer, cluster: ThrowawayCluster, recipe_id: int
+    server: Server, cluster: ThrowawayCluster, recipe_id: int
 ) -> None:
     """More requests than connections while every connection is stuck: the surplus waits
     DB_POOL_TIMEOUT for a connection and gets 503, instead of queueing without end."""

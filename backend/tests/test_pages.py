@@ -6,14 +6,11 @@ from fastapi.testclient import TestClient
 
 from app.schemas.recipe import EXAMPLE_RECIPE, RecipeCreate
 from app.schemas.user import UserCreate
+from tests.utils.recipe import create_recipe
 
 
 def add_recipe(client: TestClient, label: str, source: str | None, url: str | None) -> int:
-    response = client.post(
-        "/recipe/", json={"label": label, "source": source, "url": url, "submitter_id": None}
-    )
-    assert response.status_code == 201, response.text
-    recipe_id: int = response.json()["id"]
+    recipe_id: int = create_recipe(client, label=label, source=source, url=url)["id"]
     return recipe_id
 
 

@@ -15,13 +15,11 @@ from fastapi.testclient import TestClient
 from app.core.config import Settings
 from app.db.migrations import PROJECT_ROOT
 from app.main import create_app
-from tests.support import SCRIPTS, free_port, script_env, sqlite_url, wait_for_http
+from bench.databases import sqlite_url
+from bench.servers import SCRIPTS, clean_env, free_port, http_status, wait_until
+from tests.utils.recipe import recipe_payload
 
-RECIPE = {
-    "label": "Survives Restarts Stew",
-    "source": "The Test Kitchen",
-    "url": "https://example.com/stew",
-}
+RECIPE = recipe_payload(label="Survives Restarts Stew")
 
 
 def test_data_created_through_the_api_survives_an_app_restart(settings: Settings) -> None:
@@ -63,7 +61,7 @@ def test_an_id_is_never_reused_after_a_restart(settings: Settings) -> None:
 @contextmanager
 def dev_server(database_url: str, port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`scripts/dev.sh` in its own process group, waited for until ready; Ctrl-C'd on exit."""
-    env = script_env(DATABASE_URL=database_url, PORT=str(port))
+    env = clean_env(DATABASE_URL=database_url, PORT=str(port))
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [str(SCRIPTS / "dev.sh")],
@@ -74,10 +72,10 @@ def dev_server(database_url: str, port: int, log_path: Path) -> Iterator[subproc
             start_new_session=True,
         )
     try:
-        try:
-            wait_for_http(f"http://127.0.0.1:{port}/health/ready", timeout=60)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- dev.sh log ---\n{log_path.read_text()}") from None
+        ready = f"http://127.0.0.1:{port}/health/ready"
+        assert wait_until(lambda: http_status(ready) == 200, timeout=60), (
+            f"{ready} not 200 within 60s\n--- dev.sh log ---\n{log_path.read_text()}"
+        )
         yield process
     finally:
         if process.poll() is None:

@@ -6,7 +6,6 @@ repeated and concurrent runs.
 """
 
 import contextlib
-import os
 import re
 import subprocess
 import time
@@ -23,16 +22,9 @@ from sqlalchemy.pool import NullPool
 from app.core.config import normalise_database_url
 from app.db.migrations import PROJECT_ROOT, head_revision
 from app.recipe_data import RECIPES
-from tests.pg_cluster import PASSWORD, ThrowawayCluster
-from tests.support import (
-    SCRIPTS,
-    find_pg_bin,
-    free_port,
-    postgres_database,
-    run_script,
-    script_env,
-    sqlite_url,
-)
+from bench.databases import sqlite_url, throwaway_database
+from bench.servers import SCRIPTS, clean_env, free_port, run_script
+from tests.utils.cluster import PASSWORD, ThrowawayCluster, require_pg_bin
 
 # Every test here starts prestart processes (about a second each) or a database cluster.
 pytestmark = pytest.mark.slow
@@ -42,11 +34,7 @@ SEED_ROWS = 1 + len(RECIPES)  # the superuser and the recipes
 
 
 def _new_cluster() -> ThrowawayCluster:
-    if find_pg_bin() is None:
-        reason = "no PostgreSQL server binaries (initdb) for throwaway clusters"
-        if os.environ.get("REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{reason} (REQUIRE_POSTGRES=1)")
-        pytest.skip(reason)
+    require_pg_bin()
     return ThrowawayCluster()
 
 
@@ -161,7 +149,7 @@ def _rows_added(output: str) -> int:
 def test_prestart_waits_for_a_database_that_comes_up_late(
     stopped_cluster: ThrowawayCluster,
 ) -> None:
-    env = script_env(
+    env = clean_env(
         DATABASE_URL=stopped_cluster.url(),
         PRESTART_RETRY_INTERVAL="0.5",
         PRESTART_MAX_WAIT="60",
@@ -191,7 +179,7 @@ def test_prestart_waits_for_a_database_that_comes_up_late(
 
 def test_prestart_gives_up_after_max_wait_when_the_database_never_comes() -> None:
     secret = "never-printed-secret"
-    env = script_env(
+    env = clean_env(
         DATABASE_URL=f"postgresql://postgres:{secret}@127.0.0.1:{free_port()}/app",
         PRESTART_RETRY_INTERVAL="0.5",
         PRESTART_MAX_WAIT="3",
@@ -233,7 +221,7 @@ def test_prestart_waits_while_the_server_has_no_connection_slot_for_its_role(
     # rather than "too many clients already": the same condition, and just as transient.
     role, role_password = "recipe_app", "app-secret"
     refusal_marker = "remaining connection slots are reserved"
-    with postgres_database(running_cluster.url(), prefix="prestart_slots") as url:
+    with throwaway_database(running_cluster.url(), prefix="prestart_slots") as url:
         # Open for the whole test: a backend that exits frees its slot only some time after
         # the client has moved on, which would let prestart in on its first try.
         admin = psycopg2.connect(running_cluster.url())
@@ -251,7 +239,7 @@ def test_prestart_waits_while_the_server_has_no_connection_slot_for_its_role(
             held += role_connections
             assert refusal_marker in refusal, refusal
             process = _start_prestart(
-                script_env(
+                clean_env(
                     DATABASE_URL=role_url.render_as_string(hide_password=False),
                     PRESTART_RETRY_INTERVAL="0.5",
                     PRESTART_MAX_WAIT="60",
@@ -308,7 +296,7 @@ def test_prestart_stops_at_once_on_a_configuration_error(
         },
         "missing database": {"DATABASE_URL": running_cluster.url(database="no_such_database")},
     }[case]
-    env = script_env(PRESTART_RETRY_INTERVAL="0.5", PRESTART_MAX_WAIT="60", **settings)
+    env = clean_env(PRESTART_RETRY_INTERVAL="0.5", PRESTART_MAX_WAIT="60", **settings)
     started = time.monotonic()
     code, output = _run_prestart(env, timeout=60)
     elapsed = time.monotonic() - started
@@ -326,7 +314,7 @@ def _fresh_database(
 ) -> contextlib.AbstractContextManager[str]:
     if dialect == "sqlite":
         return contextlib.nullcontext(sqlite_url(tmp_path / "prestart.db"))
-    return postgres_database(request.getfixturevalue("postgres_admin_url"), prefix="prestart")
+    return throwaway_database(request.getfixturevalue("postgres_admin_url"), prefix="prestart")
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
@@ -337,7 +325,7 @@ def test_prestart_run_three_times_seeds_once(
 ) -> None:
     superuser = "head.chef@example.org"
     with _fresh_database(dialect, request, tmp_path) as url:
-        env = script_env(DATABASE_URL=url, FIRST_SUPERUSER=superuser, PRESTART_MAX_WAIT="10")
+        env = clean_env(DATABASE_URL=url, FIRST_SUPERUSER=superuser, PRESTART_MAX_WAIT="10")
         outputs = []
         for run in range(3):
             code, output = _run_prestart(env)
@@ -376,8 +364,8 @@ def test_two_prestarts_at_once_on_an_empty_postgres_both_succeed_and_seed_once(
     postgres_admin_url: str,
 ) -> None:
     for _ in range(3):
-        with postgres_database(postgres_admin_url, prefix="prestart_race") as url:
-            env = script_env(DATABASE_URL=url, PRESTART_MAX_WAIT="10")
+        with throwaway_database(postgres_admin_url, prefix="prestart_race") as url:
+            env = clean_env(DATABASE_URL=url, PRESTART_MAX_WAIT="10")
             _run_two_at_once(env, url, DEFAULT_SUPERUSER)
 
 
@@ -385,8 +373,8 @@ def test_two_prestarts_at_once_with_compose_variables_both_succeed_and_seed_once
     running_cluster: ThrowawayCluster,
 ) -> None:
     superuser = "compose.chef@example.org"
-    with postgres_database(running_cluster.url(), prefix="prestart_compose") as url:
-        env = script_env(
+    with throwaway_database(running_cluster.url(), prefix="prestart_compose") as url:
+        env = clean_env(
             POSTGRES_SERVER="127.0.0.1",
             POSTGRES_PORT=str(running_cluster.port),
             POSTGRES_USER="postgres",

@@ -6,10 +6,11 @@ PostgreSQL server for what the logs and responses of the real stack may contain.
 
 import re
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import httpx
+import httpx2
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
@@ -17,19 +18,16 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.core.config import Settings, normalise_database_url
 from app.main import create_app
-from tests.load import running_cluster
-from tests.pg_cluster import PASSWORD, ThrowawayCluster
-from tests.servers import gunicorn_server
-from tests.support import migrate, run_script, script_env
+from bench.servers import clean_env, run_script, serving_stack
+from tests.utils.cluster import PASSWORD, ThrowawayCluster, running_cluster
+from tests.utils.migrations import migrate
+from tests.utils.recipe import recipe_payload
+from tests.utils.settings import settings_for
 
 SCRIPT = "<script>alert(1)</script>"
 SQL_INJECTION = "'; DROP TABLE recipe; --"
 WRONG_PASSWORD = "not-the-Secret-4711"
 TRACEBACK_MARKERS = ("Traceback", 'File "', ".py", "line ", "RuntimeError")
-
-
-def recipe(label: str, **fields: object) -> dict[str, object]:
-    return {"label": label, "source": None, "url": None, "submitter_id": None, **fields}
 
 
 # --- HTML escaping -------------------------------------------------------------------------
@@ -38,7 +36,9 @@ def recipe(label: str, **fields: object) -> dict[str, object]:
 def test_markup_in_recipe_fields_is_escaped_on_the_home_page(client: TestClient) -> None:
     created = client.post(
         "/recipe/",
-        json=recipe(SCRIPT, source='<img src=x onerror="alert(2)">', url='http://x.example/"><b>'),
+        json=recipe_payload(
+            label=SCRIPT, source='<img src=x onerror="alert(2)">', url='http://x.example/"><b>'
+        ),
     )
     assert created.status_code == 201, created.text
     page = client.get("/")
@@ -69,9 +69,9 @@ def table_counts(database_url: str) -> dict[str, int]:
 def test_sql_looking_input_is_stored_and_searched_literally_and_changes_nothing(
     client: TestClient, database_url: str
 ) -> None:
-    plain = client.post("/recipe/", json=recipe("Plain soup")).json()
+    plain = client.post("/recipe/", json=recipe_payload(label="Plain soup")).json()
     hostile = client.post(
-        "/recipe/", json=recipe(SQL_INJECTION, source="x' OR '1'='1", url=None)
+        "/recipe/", json=recipe_payload(label=SQL_INJECTION, source="x' OR '1'='1", url=None)
     ).json()
     user = client.post(
         "/user/", json={"email": "bobby@example.com", "first_name": "Robert'); DROP TABLE user;--"}
@@ -99,8 +99,8 @@ def test_sql_looking_input_is_stored_and_searched_literally_and_changes_nothing(
 # --- CORS ----------------------------------------------------------------------------------
 
 
-def app_with(database_url: str, **settings: object) -> FastAPI:
-    return create_app(Settings(DATABASE_URL=database_url, _env_file=None, **settings))  # type: ignore[call-arg]
+def app_with(database_url: str, **settings: Any) -> FastAPI:
+    return create_app(settings_for(database_url, **settings))
 
 
 def test_no_cross_origin_access_by_default(client: TestClient) -> None:
@@ -117,7 +117,7 @@ def test_cors_allows_exactly_the_configured_origins(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CORS_ORIGINS", "https://cook.example, https://admin.cook.example")
-    settings = Settings(DATABASE_URL=database_url, _env_file=None)  # type: ignore[call-arg]
+    settings = settings_for(database_url)
     assert settings.CORS_ORIGINS == ["https://cook.example", "https://admin.cook.example"]
     with TestClient(create_app(settings)) as client:
         allowed = client.get("/health", headers={"Origin": "https://cook.example"})
@@ -163,13 +163,13 @@ def test_docs_enabled_false_in_the_environment_turns_docs_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DOCS_ENABLED", "false")
-    assert Settings(_env_file=None).DOCS_ENABLED is False  # type: ignore[call-arg]
+    assert Settings(_env_file=None).DOCS_ENABLED is False
 
 
 # --- internal errors -----------------------------------------------------------------------
 
 
-def assert_no_traceback(response: httpx.Response) -> None:
+def assert_no_traceback(response: httpx.Response | httpx2.Response) -> None:
     for marker in TRACEBACK_MARKERS:
         assert marker not in response.text, f"{marker!r} in the error body: {response.text}"
 
@@ -241,7 +241,7 @@ def test_database_password_never_appears_in_responses_or_the_server_log(
     cluster: ThrowawayCluster,
 ) -> None:
     """Correct password: every kind of answer, then an outage, then a real internal error."""
-    with gunicorn_server(cluster.url(), workers=2, DB_CONNECT_TIMEOUT="2") as server:
+    with serving_stack(cluster.url(), {"DB_CONNECT_TIMEOUT": "2"}) as server:
         base = server.base_url
         with httpx.Client(base_url=base, timeout=30) as client:
             responses = [
@@ -253,7 +253,7 @@ def test_database_password_never_appears_in_responses_or_the_server_log(
                 client.get("/recipe/424242"),
                 client.get("/recipe/abc"),
                 client.post("/recipe/", json={"label": ""}),
-                client.post("/recipe/", json=recipe("Secret stew")),
+                client.post("/recipe/", json=recipe_payload(label="Secret stew")),
                 client.get("/search/", params={"keyword": "stew"}),
             ]
             assert responses[1].status_code == 200, responses[1].text
@@ -284,7 +284,7 @@ def test_database_password_never_appears_in_responses_or_the_server_log(
 
 def forced_internal_error(cluster: ThrowawayCluster, client: httpx.Client) -> httpx.Response:
     """A real 500: the schema changed under the running app (a column renamed)."""
-    created = client.post("/recipe/", json=recipe("Renamed column soup"))
+    created = client.post("/recipe/", json=recipe_payload(label="Renamed column soup"))
     assert created.status_code == 201, created.text
     engine = create_engine(normalise_database_url(cluster.url()), isolation_level="AUTOCOMMIT")
     try:
@@ -308,12 +308,12 @@ def test_wrong_database_password_never_appears_in_responses_or_logs(
     cluster: ThrowawayCluster,
 ) -> None:
     url = cluster.url(password=WRONG_PASSWORD)
-    with gunicorn_server(url, workers=2, ready_path="/health", DB_CONNECT_TIMEOUT="2") as server:
+    with serving_stack(url, {"DB_CONNECT_TIMEOUT": "2"}, ready_path="/health") as server:
         with httpx.Client(base_url=server.base_url, timeout=30) as client:
             responses = [
                 client.get("/health/ready"),
                 client.get("/recipe/1"),
-                client.post("/recipe/", json=recipe("Stew")),
+                client.post("/recipe/", json=recipe_payload(label="Stew")),
                 client.get("/openapi.json"),
             ]
         log = server.log()
@@ -325,7 +325,7 @@ def test_wrong_database_password_never_appears_in_responses_or_logs(
     assert re.search(r"postgres:\*\*\*@127\.0\.0\.1", log), log[-2000:]
 
     prestart = run_script(
-        "prestart.sh", script_env(DATABASE_URL=url, PRESTART_MAX_WAIT="5"), timeout=60
+        "prestart.sh", clean_env(DATABASE_URL=url, PRESTART_MAX_WAIT="5"), timeout=60
     )
     assert prestart.returncode != 0, prestart.stderr
     assert_secret_absent("the prestart output", prestart.stdout + prestart.stderr, WRONG_PASSWORD)

@@ -12,7 +12,8 @@ from app.db.session import create_db_engine, create_session_factory
 from app.initial_data import init
 from app.models import Recipe, User
 from app.recipe_data import RECIPES
-from tests.support import migrate, postgres_database
+from bench.databases import throwaway_database
+from tests.utils.migrations import migrate
 
 ADMIN = "admin@recipeapi.com"
 TUTORIAL = [
@@ -135,7 +136,7 @@ def test_seed_failing_on_a_too_long_label_leaves_no_rows_on_postgres(
     postgres_admin_url: str,
 ) -> None:
     """PostgreSQL enforces varchar(256) (SQLite does not), so the database itself refuses."""
-    with postgres_database(postgres_admin_url) as url:
+    with throwaway_database(postgres_admin_url) as url:
         migrate(url)
         engine = create_engine(url)
         try:

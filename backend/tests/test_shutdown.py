@@ -17,8 +17,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from app.core.config import normalise_database_url
-from tests.load import lost_writes, running_load
-from tests.servers import RunningServer, gunicorn_server, wait_until
+from bench.databases import lost_writes
+from bench.servers import Server, serving_stack, wait_until
+from bench.traffic import running_traffic
+from tests.utils.recipe import recipe_payload
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +30,7 @@ IN_FLIGHT_READS = 12
 IN_FLIGHT_WRITES = 4
 
 
-def port_of(server: RunningServer) -> int:
+def port_of(server: Server) -> int:
     return int(server.base_url.rsplit(":", 1)[1])
 
 
@@ -40,7 +42,7 @@ def connection_refused(port: int) -> bool:
         return True
 
 
-def sigterm(server: RunningServer) -> float:
+def sigterm(server: Server) -> float:
     server.process.send_signal(signal.SIGTERM)
     return time.monotonic()
 
@@ -48,21 +50,19 @@ def sigterm(server: RunningServer) -> float:
 def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exits_0(
     fresh_postgres_url: str,
 ) -> None:
-    with gunicorn_server(
+    with serving_stack(
         fresh_postgres_url,
-        workers=2,
-        GUNICORN_GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT),
-        # The requests wait on the test's lock; they must not time out while they do.
-        DB_STATEMENT_TIMEOUT_MS="60000",
-        # A worker runs at most DB_POOL_SIZE requests in the database at once (one per database
-        # thread, app/db/database.py); all of these must fit, with either worker taking most.
-        DB_POOL_SIZE=str(IN_FLIGHT_READS + IN_FLIGHT_WRITES),
+        {
+            "GUNICORN_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT),
+            # The requests wait on the test's lock; they must not time out while they do.
+            "DB_STATEMENT_TIMEOUT_MS": "60000",
+            # A worker runs at most DB_POOL_SIZE requests in the database at once (one per database
+            # thread, app/db/database.py); all of these must fit, with either worker taking most.
+            "DB_POOL_SIZE": str(IN_FLIGHT_READS + IN_FLIGHT_WRITES),
+        },
     ) as server:
         base = server.base_url
-        created = httpx.post(
-            f"{base}/recipe/",
-            json={"label": "before", "source": None, "url": None, "submitter_id": None},
-        )
+        created = httpx.post(f"{base}/recipe/", json=recipe_payload(label="before"))
         assert created.status_code == 201, created.text
         recipe_id = created.json()["id"]
 
@@ -91,16 +91,7 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exit
                 ] + [
                     threading.Thread(
                         target=call,
-                        args=(
-                            "POST",
-                            "/recipe/",
-                            {
-                                "label": f"in flight {n}",
-                                "source": None,
-                                "url": None,
-                                "submitter_id": None,
-                            },
-                        ),
+                        args=("POST", "/recipe/", recipe_payload(label=f"in flight {n}")),
                     )
                     for n in range(IN_FLIGHT_WRITES)
                 ]
@@ -180,10 +171,11 @@ def count_labels(database_url: str, pattern: str) -> int:
 def test_sigterm_under_write_load_exits_0_with_no_5xx_and_no_acknowledged_write_lost(
     fresh_postgres_url: str,
 ) -> None:
-    with gunicorn_server(
-        fresh_postgres_url, workers=2, GUNICORN_GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT)
+    with serving_stack(
+        fresh_postgres_url,
+        {"GUNICORN_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT)},
     ) as server:
-        with running_load(server.base_url, threads=8, max_seconds=60) as load:
+        with running_traffic(server.base_url, threads=8, max_seconds=60) as load:
             assert load.wait_for_acknowledged(60, timeout=20), load.summary()
             signalled_at = sigterm(server)
             exit_code = server.process.wait(timeout=GRACEFUL_TIMEOUT + 10)

@@ -19,14 +19,23 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 
 from app.core.config import normalise_database_url
-from tests.servers import RunningServer, gunicorn_server, wait_until
-from tests.support import VENV_BIN, free_port, postgres_database, run_script, script_env
+from bench.databases import throwaway_database
+from bench.servers import (
+    VENV_BIN,
+    Server,
+    clean_env,
+    free_port,
+    run_script,
+    serving_stack,
+    wait_until,
+)
 from tests.test_container_files import (
     COMPOSE,
     compose,
     compose_healthcheck_code,
     dockerfile_healthcheck,
 )
+from tests.utils.recipe import recipe_payload
 
 pytestmark = pytest.mark.slow
 
@@ -87,9 +96,9 @@ def process_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def prestarted(postgres_admin_url: str, process_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """An empty database made ready by scripts/prestart.sh; yields its compose-style settings."""
-    with postgres_database(postgres_admin_url, prefix="recipes_stack") as url:
+    with throwaway_database(postgres_admin_url, prefix="recipes_stack") as url:
         settings = compose_settings(url)
-        result = run_script("prestart.sh", script_env(**process_env, **settings))
+        result = run_script("prestart.sh", clean_env(**process_env, **settings))
         assert result.returncode == 0, f"prestart failed:\n{result.stdout}\n{result.stderr}"
         yield settings
 
@@ -100,12 +109,12 @@ def test_prestart_with_compose_settings_migrates_and_seeds(prestarted: dict[str,
     assert query(prestarted, "SELECT count(*) FROM alembic_version") == [1]
 
 
-def run_healthcheck(code: str, server: RunningServer) -> None:
+def run_healthcheck(code: str, server: Server) -> None:
     """A container health check's `python -c` code, run against this server's port."""
     port = server.base_url.rsplit(":", 1)[1]
     result = subprocess.run(
         [str(VENV_BIN / "python"), "-c", code.replace(":8001/", f":{port}/")],
-        env=script_env(PORT=port),
+        env=clean_env(PORT=port),
         capture_output=True,
         text=True,
         timeout=30,
@@ -145,8 +154,8 @@ def request_in_flight(base_url: str, index: int, statuses: dict[int, int | str])
     try:
         with httpx.Client(base_url=base_url, timeout=30) as client:
             if index in WRITES_IN_FLIGHT:
-                payload = {"label": f"In flight {index}", "source": "t", "url": "https://e.com"}
-                response = client.post("/recipe/", json={**payload, "submitter_id": 1})
+                payload = recipe_payload(label=f"In flight {index}", submitter_id=1)
+                response = client.post("/recipe/", json=payload)
             else:
                 response = client.get("/recipe/1")
         statuses[index] = response.status_code
@@ -159,7 +168,7 @@ def test_stack_serves_then_finishes_requests_in_flight_on_sigterm(
 ) -> None:
     # Room in either worker's pool for every held request, whichever worker accepts them.
     pool = {"DB_POOL_SIZE": str(IN_FLIGHT), "DB_MAX_OVERFLOW": "0"}
-    with gunicorn_server(None, workers=2, **process_env, **prestarted, **pool) as server:
+    with serving_stack(None, {**process_env, **prestarted, **pool}) as server:
         assert len(server.worker_pids()) == 2, server.log()
         with httpx.Client(base_url=server.base_url, timeout=10) as client:
             home = client.get("/")
@@ -168,8 +177,8 @@ def test_stack_serves_then_finishes_requests_in_flight_on_sigterm(
             recipe = client.get("/recipe/1")
             assert recipe.status_code == 200, recipe.text
             assert recipe.json()["label"] == "Chicken Vesuvio"
-            payload = {"label": "Stack stew", "source": "t", "url": "https://example.com/stew"}
-            created = client.post("/recipe/", json={**payload, "submitter_id": 1})
+            payload = recipe_payload(label="Stack stew", submitter_id=1)
+            created = client.post("/recipe/", json=payload)
             assert created.status_code == 201, created.text
             assert client.get(f"/recipe/{created.json()['id']}").json()["label"] == "Stack stew"
 
@@ -214,7 +223,7 @@ def test_start_warns_when_worker_pools_exceed_max_connections(
     assert isinstance(max_connections, str)
     # 2 x (max_connections + 1) connections wanted; pools open lazily, so none are opened here.
     pool = {"DB_POOL_SIZE": max_connections, "DB_MAX_OVERFLOW": "1"}
-    with gunicorn_server(None, workers=2, **process_env, **prestarted, **pool) as server:
+    with serving_stack(None, {**process_env, **prestarted, **pool}) as server:
         wanted = 2 * (int(max_connections) + 1)
         warned = wait_until(lambda: f"= {wanted} connections" in server.log(), timeout=10)
         log = server.log()
@@ -231,7 +240,7 @@ def test_workers_start_while_the_database_is_down(process_env: dict[str, str]) -
         "POSTGRES_DB": "absent",
     }
     skipped = "connection limit not checked: database unreachable"
-    with gunicorn_server(None, workers=2, ready_path="/health", **process_env, **down) as server:
+    with serving_stack(None, {**process_env, **down}, ready_path="/health") as server:
         both_started = wait_until(lambda: server.log().count(skipped) == 2, timeout=20)
         assert both_started, server.log()
         ready = httpx.get(server.base_url + "/health/ready", timeout=10)

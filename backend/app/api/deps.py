@@ -9,8 +9,8 @@ def database(request: Request) -> Database:
     """The worker's database, built in the lifespan: a route does its one unit of work with
     `await database(request).read(...)` or `.write(...)`.
 
-    A plain call rather than a `Depends`: FastAPI's dependency resolution cost 5% of the CPU of
-    a GET /recipe/{id} (bench/cost.py) for what is an attribute lookup.
+    A plain call rather than a `Depends`: FastAPI's dependency resolution costs measurably more
+    (docs/performance.md) for what is an attribute lookup.
     """
     db: Database = request.app.state.database
     return db

@@ -11,28 +11,15 @@ from app.schemas.recipe import RecipeCreate, RecipeUpdate
 
 LIKE_ESCAPE = "\\"
 
-# Every request runs Core statements on the table and gets rows back, writes included (with
-# RETURNING): per request, ORM entities (identity map, instance state, the unit of work's
-# flush) and building a statement (and its cache key) each cost more CPU than the query's round
-# trip (scripts/bench.sh). The hot paths' statements are built once, with bound parameters. The
-# response schemas and the page read rows by attribute as they would read entities.
-RecipeRow = Row[int, str, str | None, str | None, int | None]
 recipe_table = Recipe.metadata.tables[Recipe.__tablename__]
-RECIPE_COLUMNS = (
-    recipe_table.c.id,
-    recipe_table.c.label,
-    recipe_table.c.source,
-    recipe_table.c.url,
-    recipe_table.c.submitter_id,
-)
-RECIPE_ROWS = select(*RECIPE_COLUMNS)
-RECIPE_BY_ID = RECIPE_ROWS.where(recipe_table.c.id == bindparam("recipe_id"))
-LATEST_RECIPES = RECIPE_ROWS.order_by(recipe_table.c.id.desc()).limit(bindparam("limit"))
-FIRST_RECIPES = RECIPE_ROWS.order_by(recipe_table.c.id).limit(bindparam("limit"))
+# Built once, with bound parameters: a request then only binds its values (see app/crud).
+RECIPE_BY_ID = select(recipe_table).where(recipe_table.c.id == bindparam("recipe_id"))
+LATEST_RECIPES = select(recipe_table).order_by(recipe_table.c.id.desc()).limit(bindparam("limit"))
+FIRST_RECIPES = select(recipe_table).order_by(recipe_table.c.id).limit(bindparam("limit"))
 RECIPES_MATCHING = FIRST_RECIPES.where(
     recipe_table.c.label.ilike(bindparam("pattern"), escape=LIKE_ESCAPE)
 )
-INSERT_RECIPE = insert(recipe_table).returning(*RECIPE_COLUMNS)
+INSERT_RECIPE = insert(recipe_table).returning(recipe_table)
 DELETE_RECIPE = (
     delete(recipe_table)
     .where(recipe_table.c.id == bindparam("recipe_id"))
@@ -44,14 +31,14 @@ def _not_found(recipe_id: int) -> NotFound:
     return NotFound(f"Recipe with ID {recipe_id} not found")
 
 
-def get_recipe(connection: Connection, recipe_id: int) -> RecipeRow:
+def get_recipe(connection: Connection, recipe_id: int) -> Row[Any]:
     recipe = connection.execute(RECIPE_BY_ID, {"recipe_id": recipe_id}).first()
     if recipe is None:
         raise _not_found(recipe_id)
     return recipe
 
 
-def latest_recipes(connection: Connection, limit: int = 10) -> Sequence[RecipeRow]:
+def latest_recipes(connection: Connection, limit: int = 10) -> Sequence[Row[Any]]:
     return connection.execute(LATEST_RECIPES, {"limit": limit}).all()
 
 
@@ -64,7 +51,7 @@ def escape_like(keyword: str) -> str:
     )
 
 
-def search_recipes(connection: Connection, keyword: str | None, limit: int) -> Sequence[RecipeRow]:
+def search_recipes(connection: Connection, keyword: str | None, limit: int) -> Sequence[Row[Any]]:
     """Recipes whose label contains `keyword` (any case), lowest ids first; all of it in SQL."""
     if not keyword:
         return connection.execute(FIRST_RECIPES, {"limit": limit}).all()
@@ -87,12 +74,12 @@ def _submitter_must_exist(submitter_id: int | None) -> Iterator[None]:
         raise InvalidReference("submitter_id", f"User with ID {submitter_id} not found") from exc
 
 
-def create_recipe(connection: Connection, recipe_in: RecipeCreate) -> RecipeRow:
+def create_recipe(connection: Connection, recipe_in: RecipeCreate) -> Row[Any]:
     with _submitter_must_exist(recipe_in.submitter_id):
         return connection.execute(INSERT_RECIPE, recipe_in.model_dump()).one()
 
 
-def update_recipe(connection: Connection, recipe_id: int, changes: RecipeUpdate) -> RecipeRow:
+def update_recipe(connection: Connection, recipe_id: int, changes: RecipeUpdate) -> Row[Any]:
     """Set only the fields present in the payload; an empty one changes nothing."""
     values: dict[str, Any] = changes.model_dump(exclude_unset=True)
     if not values:
@@ -101,7 +88,7 @@ def update_recipe(connection: Connection, recipe_id: int, changes: RecipeUpdate)
         update(recipe_table)
         .where(recipe_table.c.id == recipe_id)
         .values(values)
-        .returning(*RECIPE_COLUMNS)
+        .returning(recipe_table)
     )
     with _submitter_must_exist(values.get("submitter_id")):
         recipe = connection.execute(statement).first()

@@ -5,7 +5,7 @@ The driver blocks, so the work must leave the event loop. FastAPI's sync endpoin
 response validation, dependency exit, each an anyio thread hop) and kept the transaction open
 across all of them. Here a route hands its whole unit of work to `Database.read` or
 `Database.write`: one hop on a plain thread pool, and a transaction that lasts only as long as
-its statements. `scripts/bench.sh` measures the difference.
+its statements (figures in docs/performance.md).
 """
 
 import asyncio
@@ -30,10 +30,10 @@ T = TypeVar("T")
 class SqliteWriterQueue:
     """Lines up a SQLite file's writers, in every process that uses it, in the kernel.
 
-    SQLite admits one writer at a time and makes the others poll, sleeping up to 100 ms between
-    tries: under 32 concurrent POSTs that gave p99 latencies of over half a second. Waiting for
-    an exclusive flock(2) on a lock file instead wakes the next writer as soon as the previous
-    one commits. Each thread opens its own descriptor, since flock locks per open file.
+    SQLite admits one writer at a time and makes the others poll, sleeping longer and longer
+    between tries: under concurrent POSTs the slowest waited far longer than the writes took.
+    Waiting for an exclusive flock(2) on a lock file instead wakes the next writer as soon as the
+    previous one commits. Each thread opens its own descriptor, since flock locks per open file.
     """
 
     def __init__(self, database_path: str) -> None:
@@ -82,10 +82,9 @@ class Database:
     ) -> None:
         """`threads`: as many as the pool keeps connections (DB_POOL_SIZE), so requests never
         need its overflow (left to health checks). With a thread per overflow connection too,
-        sustained load opened and closed connections, a PostgreSQL backend process each, over
-        a hundred a second, and the extra threads' contention for the GIL cost another tenth
-        of the throughput (scripts/bench.sh). A unit of work waits for a thread instead, up to
-        `wait_timeout` (DB_POOL_TIMEOUT), then fails as an exhausted pool does: 503.
+        sustained load kept opening and closing connections (a PostgreSQL backend process each)
+        and the extra threads contended for the GIL. A unit of work waits for a thread instead,
+        up to `wait_timeout` (DB_POOL_TIMEOUT), then fails as an exhausted pool does: 503.
         """
         self.engine = engine
         self._wait_timeout = wait_timeout
@@ -95,11 +94,7 @@ class Database:
     async def read(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """`work(connection, *args, **kwargs)` in a worker thread, in one transaction.
-
-        Reads run Core statements on a connection and return rows: an ORM session around them
-        cost a tenth of GET /recipe/{id}'s throughput (scripts/bench.sh) and gave nothing.
-        """
+        """`work(connection, *args, **kwargs)` in a worker thread, in one transaction."""
 
         def in_transaction() -> T:
             # The thread owns the connection from start to close: if the request is cancelled
@@ -115,10 +110,6 @@ class Database:
         """`work(connection, *args, **kwargs)` in a worker thread, in one transaction: committed
         when `work` returns, rolled back if it raises. On SQLite it waits for its turn among
         writers first.
-
-        Writes are single Core statements with RETURNING, like the reads: the ORM session's
-        unit of work around an INSERT cost 15% of POST /recipe/'s CPU (bench/cost.py) and did
-        nothing the statement does not.
         """
 
         def in_transaction() -> T:
@@ -139,7 +130,7 @@ class Database:
             nonlocal timed_out
             timed_out = queued.cancel()
 
-        # A timer, not asyncio.wait(timeout=...), which cost 3% of a GET's CPU (bench/cost.py).
+        # A timer, not asyncio.wait(timeout=...), which costs measurably more per request.
         timer = asyncio.get_running_loop().call_later(self._wait_timeout, give_up)
         try:
             return await asyncio.wrap_future(queued)

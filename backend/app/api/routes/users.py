@@ -4,7 +4,6 @@ from fastapi import APIRouter, Path, Request, status
 
 from app.api.deps import database
 from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE, UNREADABLE_BODY
-from app.core.errors import NotFound
 from app.crud import user as crud
 from app.schemas.errors import ErrorMessage
 from app.schemas.types import MAX_ID
@@ -31,7 +30,4 @@ async def create_user(user_in: UserCreate, request: Request) -> Any:
 async def fetch_user(
     user_id: Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])], request: Request
 ) -> Any:
-    user = await database(request).read(crud.user_by_id, user_id)
-    if user is None:
-        raise NotFound(f"User with ID {user_id} not found")
-    return user
+    return await database(request).read(crud.get_user, user_id)

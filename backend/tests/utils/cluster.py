@@ -9,12 +9,33 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support import find_pg_bin, free_port
+import pytest
+
+from bench.servers import free_port
 
 PASSWORD = "cluster-secret"
+
+
+def find_pg_bin() -> Path | None:
+    """The newest PostgreSQL server binaries on this machine, for throwaway clusters."""
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    if candidates:
+        return candidates[0].parent
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def require_pg_bin() -> None:
+    """Skip the test without server binaries, or fail it under REQUIRE_POSTGRES=1 (as in CI)."""
+    if find_pg_bin() is None:
+        reason = "no PostgreSQL server binaries (initdb) for a throwaway cluster"
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
 
 
 class ThrowawayCluster:
@@ -86,3 +107,15 @@ class ThrowawayCluster:
         if self._run_as:
             command = ["runuser", "-u", self._run_as, "--", *command]
         subprocess.run(command, check=check, capture_output=True, timeout=60)
+
+
+@contextmanager
+def running_cluster() -> Iterator[ThrowawayCluster]:
+    """A started throwaway PostgreSQL server, destroyed on the way out."""
+    require_pg_bin()
+    cluster = ThrowawayCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
