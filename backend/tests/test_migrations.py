@@ -159,7 +159,8 @@ def test_user_table_matches_the_spec(engine: sa.Engine) -> None:
     columns = columns_of(engine, "user")
     inspector = inspect(engine)
 
-    assert list(columns) == ["id", "first_name", "surname", "email", "is_superuser"]
+    # The tutorial's columns, in its order; later migrations may add more after them.
+    assert list(columns)[:5] == ["id", "first_name", "surname", "email", "is_superuser"]
     assert_column(columns, "id", sa.Integer, nullable=False)
     assert_column(columns, "first_name", sa.String, nullable=True)
     assert_column(columns, "surname", sa.String, nullable=True)
@@ -175,7 +176,8 @@ def test_recipe_table_matches_the_spec(engine: sa.Engine) -> None:
     columns = columns_of(engine, "recipe")
     inspector = inspect(engine)
 
-    assert list(columns) == ["id", "label", "url", "source", "submitter_id"]
+    # The tutorial's columns, in its order; later migrations may add more after them.
+    assert list(columns)[:5] == ["id", "label", "url", "source", "submitter_id"]
     assert_column(columns, "id", sa.Integer, nullable=False)
     assert_column(columns, "label", sa.String, nullable=False)
     assert_column(columns, "url", sa.String, nullable=True)
