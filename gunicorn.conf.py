@@ -25,6 +25,10 @@ def default_worker_count(cores: int | None = None) -> int:
 
 
 _settings = get_settings()
+if not _settings.SECRET_KEY and _settings.ENVIRONMENT == "development":
+    # One signing key for every worker, so that a token issued by one is good at the others;
+    # production requires SECRET_KEY (app/core/config.py).
+    os.environ["SECRET_KEY"] = _settings.signing_key
 
 wsgi_app = "app.main:app"
 # The worker that shipped inside uvicorn is deprecated; it now lives in `uvicorn-worker`.

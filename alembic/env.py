@@ -10,11 +10,11 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
+import app.models  # noqa: F401  (registers every table on Base.metadata)
 from app.core.config import get_settings, mask_password
 from app.db.base import Base, autogenerate_filter
 from app.db.locks import lock_for_prestart
 from app.db.session import create_db_engine
-from app.models import Recipe, User  # noqa: F401  (registers the tables on Base.metadata)
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -61,10 +61,15 @@ def migrate(connection: Connection) -> None:
         lock_for_prestart(connection)
         migration_context = context.get_context()
         before = migration_context.get_current_revision()
-        logger.info("database %s at revision %s", mask_password(connection.engine.url), before)
         context.run_migrations()
     after = migration_context.get_current_revision()
-    logger.info("database now at revision %s (was %s)", after, before)
+    url = mask_password(connection.engine.url)
+    # Said the same way by every command that runs this file (upgrade, current, check, ...):
+    # only a change of revision is reported as a migration.
+    if after != before:
+        logger.info("migrated database %s from revision %s to %s", url, before, after)
+    else:
+        logger.info("database %s at revision %s", url, after)
 
 
 def run_migrations_online() -> None:

@@ -33,7 +33,7 @@ ASGIApp = Callable[
 WARM_UP = 200
 SHORT, LONG = 100, 1100  # requests in the two counted runs; their difference is what one costs
 POST_BODY = json.dumps(
-    {"label": "Cost stew", "source": "Bench", "url": "https://example.com/r/1", "submitter_id": 1}
+    {"label": "Cost stew", "source": "Bench", "url": "https://example.com/r/1"}
 ).encode()
 
 
@@ -54,13 +54,16 @@ def http_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> Me
     }
 
 
-async def request(app: ASGIApp, scenario: str, number: int) -> None:
+async def request(app: ASGIApp, scenario: str, number: int, token: str) -> None:
     if scenario == "get":
         scope = http_scope("GET", f"/recipe/{1 + number % 3}", [])  # the seed's three
         body = b""
     else:
-        length = str(len(POST_BODY)).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", length)]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(POST_BODY)).encode()),
+            (b"authorization", f"Bearer {token}".encode()),
+        ]
         scope, body = http_scope("POST", "/recipe/", headers), POST_BODY
     received = False
     statuses: list[int] = []
@@ -91,7 +94,7 @@ async def lifespan(app: ASGIApp, events: asyncio.Queue[Message], started: asynci
     await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, events.get, send)
 
 
-async def drive(app: ASGIApp, scenario: str, requests: int) -> float:
+async def drive(app: ASGIApp, scenario: str, requests: int, token: str) -> float:
     """Start the app, warm it up, then CPU seconds for `requests` requests in a row."""
     events: asyncio.Queue[Message] = asyncio.Queue()
     await events.put({"type": "lifespan.startup"})
@@ -99,31 +102,34 @@ async def drive(app: ASGIApp, scenario: str, requests: int) -> float:
     running = asyncio.create_task(lifespan(app, events, started))
     await asyncio.wait_for(started.wait(), timeout=30)
     for number in range(WARM_UP):
-        await request(app, scenario, number)
+        await request(app, scenario, number, token)
     cpu_before = time.process_time()
     for number in range(requests):
-        await request(app, scenario, number)
+        await request(app, scenario, number, token)
     spent = time.process_time() - cpu_before
     await events.put({"type": "lifespan.shutdown"})
     await asyncio.wait_for(running, timeout=10)
     return spent
 
 
-def load_app(which: str) -> ASGIApp:
+def load_app(which: str) -> tuple[ASGIApp, str]:
+    """The app, and a bearer token of the seed's superuser (user 1) for its writes; the
+    ceiling checks none."""
     if which == "ceiling":
         from bench.ceiling import app as ceiling
 
-        return ceiling
+        return ceiling, ""
     from app.main import app as stack
 
-    return stack
+    return stack, stack.state.tokens.issue(1)
 
 
 def child(which: str, scenario: str, requests: int) -> None:
     """The measured process: prints CPU microseconds per request."""
     import uvloop
 
-    spent = uvloop.run(drive(load_app(which), scenario, requests))
+    app, token = load_app(which)
+    spent = uvloop.run(drive(app, scenario, requests, token))
     print(f"cpu_us_per_request={spent / requests * 1e6:.1f}")
 
 

@@ -78,17 +78,21 @@ end
     "post": """
 local counter = 0
 local tag = ""
+local headers = {["Content-Type"] = "application/json"}
 function init(args)
   seed()
   tag = tostring(math.random(1, 1000000000))
+  if args[2] and args[2] ~= "" then
+    headers["Authorization"] = "Bearer " .. args[2]
+  end
 end
 function request()
   counter = counter + 1
   local body = string.format(
     '{"label":"Bench Saffron Stew %s-%d","source":"wrk",'
-    .. '"url":"https://recipes.example.com/wrk/%s-%d","submitter_id":1}',
+    .. '"url":"https://recipes.example.com/wrk/%s-%d"}',
     tag, counter, tag, counter)
-  return wrk.format("POST", "PATH", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "PATH", headers, body)
 end
 """,
 }
@@ -124,15 +128,17 @@ def run_load(
     seconds: float,
     connections: int,
     max_id: int,
+    token: str = "",
     use_wrk: bool = True,
 ) -> RunResult:
-    """Load `base_url` with `scenario` for `seconds` over `connections` keep-alive connections."""
+    """Load `base_url` with `scenario` for `seconds` over `connections` keep-alive connections;
+    writes carry `token` as a bearer token."""
     target = base_url + (scenario.path if scenario.kind == "static" else "/")
     if not use_wrk:
         command = [
             sys.executable, "-m", "bench.loadgen", target, "--kind", scenario.kind,
             "--path", scenario.path, "--seconds", str(seconds),
-            "--connections", str(connections), "--max-id", str(max_id),
+            "--connections", str(connections), "--max-id", str(max_id), "--token", token,
         ]  # fmt: skip
         return _parse(_run(command, seconds))
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-") as script:
@@ -142,7 +148,7 @@ def run_load(
         command = [
             "wrk", "--threads", "1", "--connections", str(connections),
             "--duration", f"{round(seconds)}s", "--timeout", "10s",
-            "--script", script.name, target, "--", str(max_id),
+            "--script", script.name, target, "--", str(max_id), token,
         ]  # fmt: skip
         return _parse(_run(command, seconds))
 

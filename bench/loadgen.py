@@ -24,7 +24,7 @@ class Stats:
         self.socket_errors = 0
 
 
-def build_request(kind: str, path: str, host: str, max_id: int, number: int) -> bytes:
+def build_request(kind: str, path: str, host: str, max_id: int, number: int, token: str) -> bytes:
     if kind == "get_by_id":
         return f"GET {path}{random.randint(1, max_id)} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     if kind == "post":
@@ -33,12 +33,12 @@ def build_request(kind: str, path: str, host: str, max_id: int, number: int) -> 
                 "label": f"Bench Saffron Stew py-{number}",
                 "source": "loadgen",
                 "url": f"https://recipes.example.com/py/{number}",
-                "submitter_id": 1,
             }
         ).encode()
+        authorization = f"Authorization: Bearer {token}\r\n" if token else ""
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"{authorization}Content-Length: {len(body)}\r\n\r\n"
         )
         return head.encode() + body
     return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
@@ -72,7 +72,9 @@ async def connection_loop(
     try:
         while time.monotonic() < deadline:
             counter[0] += 1
-            request = build_request(args.kind, path, url.netloc, args.max_id, counter[0])
+            request = build_request(
+                args.kind, path, url.netloc, args.max_id, counter[0], args.token
+            )
             started = time.perf_counter()
             writer.write(request)
             try:
@@ -120,6 +122,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--max-id", type=int, default=1)
+    parser.add_argument("--token", default="", help="bearer token for writes")
     return parser.parse_args()
 
 

@@ -30,6 +30,7 @@ from bench.servers import (
     PROJECT_ROOT,
     STACK_READY,
     Server,
+    access_token,
     clean_env,
     launch_ceiling,
     launch_stack,
@@ -38,6 +39,9 @@ from bench.servers import (
 )
 
 CONNECTIONS = 32
+# The seed's superuser, given a password so that the benchmark can log in and write.
+SUPERUSER = "admin@recipeapi.com"
+SUPERUSER_PASSWORD = "benchmark superuser password"
 
 GET_BY_ID = Scenario("GET /recipe/{id}", "GET", "/recipe/", "get_by_id")
 SEARCH = Scenario(
@@ -101,8 +105,9 @@ def log(message: str) -> None:
 
 def run_prestart(database_url: str) -> float:
     """Wall time of `scripts/prestart.sh`, the way an operator runs it."""
+    env = clean_env(DATABASE_URL=database_url, FIRST_SUPERUSER_PASSWORD=SUPERUSER_PASSWORD)
     started = time.perf_counter()
-    completed = run_script("prestart.sh", clean_env(DATABASE_URL=database_url), timeout=300)
+    completed = run_script("prestart.sh", env, timeout=300)
     elapsed = time.perf_counter() - started
     if completed.returncode != 0:
         raise RuntimeError(f"prestart failed:\n{completed.stdout}{completed.stderr}")
@@ -129,6 +134,7 @@ def drive(
         seconds=seconds,
         connections=connections,
         max_id=max_id,
+        token=server.token,
         use_wrk=plan.use_wrk and seconds >= 1,
     )
 
@@ -171,6 +177,7 @@ def benchmark_postgres(admin_url: str, plan: Plan, workdir: Path, results: dict[
         ceiling = launch_ceiling(database_url, workdir / "ceiling.log")
         servers.callback(ceiling.stop)
         stack.wait_ready(STACK_READY)
+        stack.token = access_token(stack.base_url, SUPERUSER, SUPERUSER_PASSWORD)
         ceiling.wait_ready(CEILING_READY)
 
         loaded = 0
@@ -211,6 +218,7 @@ def benchmark_sqlite(plan: Plan, workdir: Path, results: dict[str, Any]) -> None
     stack = launch_stack(database_url, workdir / "stack-sqlite.log")
     try:
         stack.wait_ready(STACK_READY)
+        stack.token = access_token(stack.base_url, SUPERUSER, SUPERUSER_PASSWORD)
         rows = []
         for scenario in SQLITE_SCENARIOS:
             log(f"SQLite {scenario.name}: {plan.rounds} rounds of {plan.seconds}s")

@@ -4,6 +4,7 @@ Shared by the benchmark, the soak and the test suite, so that all of them start 
 way production starts it (`scripts/start.sh`: gunicorn with uvicorn workers).
 """
 
+import json
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,7 +25,18 @@ VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
 
 # Settings and tool variables of the caller's environment that must not leak into a process
 # under test: each gets exactly the database and settings it is given.
-PRIVATE_PREFIXES = ("DATABASE_", "POSTGRES_", "PRESTART_", "TEST_", "BENCH_", "SOAK_", "PYTEST_")
+PRIVATE_PREFIXES = (
+    "DATABASE_",
+    "POSTGRES_",
+    "PRESTART_",
+    "SECRET_KEY",
+    "FIRST_SUPERUSER",
+    "ENVIRONMENT",
+    "TEST_",
+    "BENCH_",
+    "SOAK_",
+    "PYTEST_",
+)
 
 STACK_READY = "/health/ready"
 CEILING_READY = "/recipe/1"  # the seed's first recipe
@@ -66,6 +79,15 @@ def run_script(
     return run_command([str(SCRIPTS / name)], env, timeout)
 
 
+def access_token(base_url: str, username: str, password: str) -> str:
+    """A bearer token from the server's login endpoint (OAuth2 password form)."""
+    body = urllib.parse.urlencode({"username": username, "password": password}).encode()
+    request = urllib.request.Request(f"{base_url}/login/access-token", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        token: str = json.load(response)["access_token"]
+        return token
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 10, interval: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -93,6 +115,7 @@ class Server:
     process: subprocess.Popen[bytes]
     base_url: str
     log_path: Path
+    token: str = ""  # a bearer token for the writes sent to it, once logged in
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

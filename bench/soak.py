@@ -21,10 +21,13 @@ import sys
 import httpx
 
 from bench.databases import DEFAULT_ADMIN_URL, lost_writes, throwaway_database
-from bench.servers import clean_env, run_script, serving_stack
+from bench.servers import access_token, clean_env, run_script, serving_stack
 from bench.traffic import Mix, Traffic
 
 MIX = Mix(reads=0.7, searches=0.2)
+# The seed's superuser, given a password so that the soak can log in and write.
+SUPERUSER = "admin@recipeapi.com"
+SUPERUSER_PASSWORD = "soak superuser password"
 REQUESTS_PER_SECOND_BOUND = 10_000  # far above what one machine serves: a bound, not a target
 
 
@@ -43,11 +46,13 @@ def existing_recipe_ids(base_url: str) -> list[int]:
 
 def soak(seconds: int, admin_url: str, concurrency: int) -> int:
     with throwaway_database(admin_url, prefix="recipes_soak") as database_url:
-        prestart = run_script("prestart.sh", clean_env(DATABASE_URL=database_url), timeout=300)
+        env = clean_env(DATABASE_URL=database_url, FIRST_SUPERUSER_PASSWORD=SUPERUSER_PASSWORD)
+        prestart = run_script("prestart.sh", env, timeout=300)
         if prestart.returncode != 0:
             log(f"prestart failed ({prestart.returncode}):\n{prestart.stderr[-4000:]}")
             return 2
         with serving_stack(database_url, {"LOG_LEVEL": "warning"}) as server:
+            token = access_token(server.base_url, SUPERUSER, SUPERUSER_PASSWORD)
             traffic = Traffic(
                 server.base_url,
                 threads=concurrency,
@@ -56,6 +61,7 @@ def soak(seconds: int, admin_url: str, concurrency: int) -> int:
                 max_seconds=seconds,
                 request_timeout=30,
                 recipe_ids=existing_recipe_ids(server.base_url),
+                headers={"Authorization": f"Bearer {token}"},
             )
             traffic.start()
             traffic.join()

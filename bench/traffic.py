@@ -141,8 +141,7 @@ class Traffic:
                     elif kind == "search":
                         response = client.get("/search/", params={"keyword": str(argument)})
                     else:
-                        payload = {"label": label, "url": None, "source": "load"}
-                        payload["submitter_id"] = None
+                        payload = {"label": label, "source": "load", "url": None}
                         response = client.post("/recipe/", json=payload)
                 except httpx.HTTPError as exc:
                     self._record(exc.__class__.__name__, expected=False)

@@ -48,15 +48,31 @@ def check_connection(engine: Engine) -> None:
         connection.execute(text("SELECT 1"))
 
 
-def _log_attempt(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    first_line = str(exc).strip().splitlines()[0] if exc else "unknown error"
-    logger.warning(
-        "database not ready (attempt %d, %.1fs elapsed): %s",
-        state.attempt_number,
-        state.seconds_since_start,
-        first_line,
-    )
+class ThrottledProgress:
+    """tenacity's `before_sleep`: logs the first failure, then at most every `every` seconds,
+    so a database that takes minutes to come fills no screen."""
+
+    def __init__(self, url: str, max_wait: float, every: float = 10) -> None:
+        self.url = url
+        self.max_wait = max_wait
+        self.every = every
+        self._last_logged: float | None = None
+
+    def __call__(self, state: RetryCallState) -> None:
+        elapsed = state.seconds_since_start or 0.0
+        if self._last_logged is not None and elapsed - self._last_logged < self.every:
+            return
+        self._last_logged = elapsed
+        exc = state.outcome.exception() if state.outcome else None
+        reason = str(exc).strip().splitlines()[0] if exc else "unknown error"
+        logger.warning(
+            "database %s not accepting connections yet (%.0fs of at most %.0fs, attempt %d): %s",
+            self.url,
+            elapsed,
+            self.max_wait,
+            state.attempt_number,
+            reason,
+        )
 
 
 def wait_for_database(settings: Settings) -> None:
@@ -65,7 +81,9 @@ def wait_for_database(settings: Settings) -> None:
         retry=retry_if_exception(is_transient),
         stop=stop_after_delay(settings.PRESTART_MAX_WAIT),
         wait=wait_fixed(settings.PRESTART_RETRY_INTERVAL),
-        before_sleep=_log_attempt,
+        before_sleep=ThrottledProgress(
+            mask_password(settings.database_url), settings.PRESTART_MAX_WAIT
+        ),
         reraise=True,
     )
     try:

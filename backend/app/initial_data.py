@@ -1,25 +1,36 @@
-"""Prestart step 3: seed the database, in one transaction (all of it or nothing)."""
+"""Prestart step 3: seed the database, once, in one transaction (all of it or nothing)."""
 
 import logging
 
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.db.seed import seed_initial_data
-from app.db.session import create_db_engine, create_session_factory
+from app.db.session import create_db_engine
 from app.recipe_data import RECIPES
 
 logger = logging.getLogger("app.initial_data")
 
 
 def init(settings: Settings) -> int:
+    def superuser_password_hash() -> str | None:
+        if settings.FIRST_SUPERUSER_PASSWORD is None:
+            return None
+        # Imported here: a database seeded already (every prestart but the first) needs no
+        # password hashing, so the job skips loading it.
+        from app.core.security import hash_password
+
+        return hash_password(settings.FIRST_SUPERUSER_PASSWORD.get_secret_value())
+
     # No statement timeout: waiting for another job's prestart lock may take as long as its
     # migration does.
     engine = create_db_engine(
         settings.model_copy(update={"DB_STATEMENT_TIMEOUT_MS": 0}), pooled=False
     )
     try:
-        with create_session_factory(engine).begin() as session:
-            return seed_initial_data(session, settings.FIRST_SUPERUSER, RECIPES)
+        with engine.begin() as connection:
+            return seed_initial_data(
+                connection, settings.FIRST_SUPERUSER, superuser_password_hash, RECIPES
+            )
     finally:
         engine.dispose()
 
@@ -28,7 +39,10 @@ def main() -> None:
     settings = get_settings()
     configure_logging(settings.LOG_LEVEL)
     added = init(settings)
-    logger.info("initial data in place (%d rows added)", added)
+    if added:
+        logger.info("initial data inserted (%d rows)", added)
+    else:
+        logger.info("initial data: already seeded, nothing to do")
 
 
 if __name__ == "__main__":

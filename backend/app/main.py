@@ -4,15 +4,18 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app.api.body_limit import BodySizeLimit
 from app.api.errors import register_error_handlers
 from app.api.main import api_routes
 from app.core.config import Settings, get_settings, mask_password
 from app.core.logging import configure_logging
+from app.core.security import TokenSigner
 from app.db.capacity import warn_if_pools_exceed_database_limit
 from app.db.database import Database, writer_queue_for
 from app.db.session import create_db_engine
@@ -56,17 +59,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
-        max_body_size=settings.MAX_BODY_SIZE,
         # FastAPI's native OpenTelemetry looks for configured providers on every request, at a
         # measurable cost (docs/performance.md); the app ships no OpenTelemetry SDK.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.state.settings = settings
+    app.state.tokens = TokenSigner(
+        settings.signing_key, timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES)
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_BODY_SIZE)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.CORS_ORIGINS,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Content-Type"],
+            allow_headers=["Authorization", "Content-Type"],
         )
     register_error_handlers(app)
     return app

@@ -15,10 +15,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from app.core.config import Settings
+from app.db.base import Base
 from app.main import create_app
 from bench.databases import sqlite_url, throwaway_database
 from tests.utils.migrations import migrate
 from tests.utils.settings import settings_for
+from tests.utils.user import Account, account
+
+# Every table the migrations make, emptied between tests on PostgreSQL.
+TABLES = sorted(Base.metadata.tables)
 
 
 def _docker_answers() -> bool:
@@ -76,8 +81,9 @@ def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _empty_tables(url: str) -> None:
     engine = create_engine(url)
+    names = ", ".join(engine.dialect.identifier_preparer.quote(name) for name in TABLES)
     with engine.begin() as connection:
-        connection.execute(text('TRUNCATE "user", recipe RESTART IDENTITY CASCADE'))
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 
@@ -106,6 +112,25 @@ def app(settings: Settings) -> FastAPI:
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
+def cook(app: FastAPI, database_url: str) -> Account:
+    """A regular user, with a token for it (no password: it never logs in)."""
+    return account(app, database_url, email="cook@example.com")
+
+
+@pytest.fixture
+def superuser(app: FastAPI, database_url: str) -> Account:
+    return account(app, database_url, email="boss@example.com", superuser=True)
+
+
+@pytest.fixture
+def client(app: FastAPI, cook: Account) -> Iterator[TestClient]:
+    """The app, started, with the cook's token on every request (`cook` is that user);
+    `anonymous` sends none."""
+    with TestClient(app, headers=cook.headers) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def anonymous(app: FastAPI, client: TestClient) -> TestClient:
+    """The app `client` started, without a token."""
+    return TestClient(app)

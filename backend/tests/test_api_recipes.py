@@ -9,21 +9,20 @@ from app.core.config import Settings
 from app.main import create_app
 from bench.servers import free_port
 from tests.utils.recipe import INVALID_VALUES, create_recipe, invalid_value_id, recipe_payload
-from tests.utils.user import create_user
+from tests.utils.user import Account, bearer
 
 
 def error_locations(response: Any) -> list[list[Any]]:
     return [error["loc"] for error in response.json()["detail"]]
 
 
-def test_get_recipe_returns_every_stored_field(client: TestClient) -> None:
-    user = create_user(client)
-    created = create_recipe(client, submitter_id=user["id"])
+def test_get_recipe_returns_every_stored_field(client: TestClient, cook: Account) -> None:
+    created = create_recipe(client)
 
     response = client.get(f"/recipe/{created['id']}")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"id": created["id"], **recipe_payload(submitter_id=user["id"])}
+    assert response.json() == {"id": created["id"], **recipe_payload(), "submitter_id": cook.id}
 
 
 @pytest.mark.parametrize("recipe_id", [1, 999, 2_147_483_647])
@@ -43,25 +42,23 @@ def test_get_recipe_with_impossible_id_is_422_not_500(client: TestClient, recipe
 
 # A serializer warning (the url stored as str, typed AnyUrl) would surface here as a 500.
 @pytest.mark.filterwarnings("error::UserWarning")
-def test_create_recipe_returns_201_and_stores_it(client: TestClient) -> None:
-    user = create_user(client)
-
-    response = client.post("/recipe/", json=recipe_payload(submitter_id=user["id"]))
+def test_create_recipe_returns_201_and_stores_it(client: TestClient, cook: Account) -> None:
+    response = client.post("/recipe/", json=recipe_payload())
 
     assert response.status_code == 201, response.text
     created = response.json()
     assert isinstance(created["id"], int), created
-    assert created == {"id": created["id"], **recipe_payload(submitter_id=user["id"])}
+    assert created == {"id": created["id"], **recipe_payload(), "submitter_id": cook.id}
     stored = client.get(f"/recipe/{created['id']}")
     assert stored.status_code == 200, stored.text
     assert stored.json() == created
 
 
 def test_create_recipe_accepts_null_optional_values(client: TestClient) -> None:
-    created = create_recipe(client, source=None, url=None, submitter_id=None)
+    created = create_recipe(client, source=None, url=None)
 
     stored = client.get(f"/recipe/{created['id']}").json()
-    assert (stored["source"], stored["url"], stored["submitter_id"]) == (None, None, None), stored
+    assert (stored["source"], stored["url"]) == (None, None), stored
 
 
 def test_create_recipe_stores_256_characters_of_any_script(client: TestClient) -> None:
@@ -96,7 +93,7 @@ def test_create_recipe_rejects_url_that_is_not_http(client: TestClient, url: str
     assert client.get("/search/").json() == {"results": []}
 
 
-@pytest.mark.parametrize("field", ["label", "source", "url", "submitter_id"])
+@pytest.mark.parametrize("field", ["label", "source", "url"])
 def test_create_recipe_rejects_missing_field(client: TestClient, field: str) -> None:
     payload = recipe_payload()
     del payload[field]
@@ -150,8 +147,13 @@ def test_recipe_payload_json_cannot_store_is_422_not_500(
     assert client.get(f"/recipe/{existing['id']}").json() == existing
 
 
-def test_create_recipe_rejects_unknown_submitter(client: TestClient) -> None:
-    response = client.post("/recipe/", json=recipe_payload(submitter_id=4242))
+def test_create_recipe_rejects_unknown_submitter(
+    client: TestClient, anonymous: TestClient, superuser: Account
+) -> None:
+    """Only a superuser may name a submitter (test_auth.py); a user who does not exist is 422."""
+    response = anonymous.post(
+        "/recipe/", json=recipe_payload(submitter_id=4242), headers=superuser.headers
+    )
 
     assert response.status_code == 422, response.text
     errors = response.json()["detail"]
@@ -168,8 +170,7 @@ def test_create_recipe_rejects_unknown_field(client: TestClient) -> None:
 
 
 def test_patch_changes_only_the_given_fields(client: TestClient) -> None:
-    user = create_user(client)
-    created = create_recipe(client, submitter_id=user["id"])
+    created = create_recipe(client)
 
     response = client.patch(f"/recipe/{created['id']}", json={"label": "Irish Stew"})
 
@@ -180,15 +181,17 @@ def test_patch_changes_only_the_given_fields(client: TestClient) -> None:
 
 
 @pytest.mark.filterwarnings("error::UserWarning")
-def test_patch_can_change_every_field_and_clear_nullable_ones(client: TestClient) -> None:
-    first = create_user(client)
-    second = create_user(client)
-    created = create_recipe(client, submitter_id=first["id"])
-    changes = {"source": "Chef", "url": "http://example.org/x", "submitter_id": second["id"]}
+def test_patch_can_change_every_field_and_clear_nullable_ones(
+    client: TestClient, anonymous: TestClient, cook: Account, superuser: Account
+) -> None:
+    """A superuser's PATCH: only a superuser may change the submitter (test_auth.py)."""
+    created = create_recipe(client)
+    changes = {"source": "Chef", "url": "http://example.org/x", "submitter_id": superuser.id}
     nulls = {"source": None, "url": None, "submitter_id": None}
+    path = f"/recipe/{created['id']}"
 
-    moved = client.patch(f"/recipe/{created['id']}", json=changes)
-    cleared = client.patch(f"/recipe/{created['id']}", json=nulls)
+    moved = anonymous.patch(path, json=changes, headers=superuser.headers)
+    cleared = anonymous.patch(path, json=nulls, headers=superuser.headers)
 
     assert moved.status_code == 200, moved.text
     assert moved.json() == {**created, **changes}
@@ -223,11 +226,15 @@ def test_patch_rejects_invalid_value_and_keeps_the_recipe(
     [({"label": None}, "label"), ({"submitter_id": 4242}, "submitter_id"), ({"id": 5}, "id")],
 )
 def test_patch_rejects_null_label_unknown_submitter_and_unknown_field(
-    client: TestClient, changes: dict[str, Any], field: str
+    client: TestClient,
+    anonymous: TestClient,
+    superuser: Account,
+    changes: dict[str, Any],
+    field: str,
 ) -> None:
     created = create_recipe(client)
 
-    response = client.patch(f"/recipe/{created['id']}", json=changes)
+    response = anonymous.patch(f"/recipe/{created['id']}", json=changes, headers=superuser.headers)
 
     assert response.status_code == 422, response.text
     assert ["body", field] in error_locations(response), response.text
@@ -270,11 +277,71 @@ def test_recipe_routes_answer_503_not_500_when_database_is_unreachable() -> None
         DATABASE_URL=f"postgresql://postgres:s3cret@127.0.0.1:{port}/recipes",
         _env_file=None,
     )
-    with TestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    with TestClient(app) as client:
         fetched = client.get("/recipe/1")
-        created = client.post("/recipe/", json=recipe_payload())
+        created = client.post("/recipe/", json=recipe_payload(), headers=bearer(app, 1))
 
     for response in (fetched, created):
         assert response.status_code == 503, response.text
         assert response.json() == {"detail": "Database unavailable, try again shortly"}
         assert "s3cret" not in response.text
+
+
+# --- the list -------------------------------------------------------------------------------
+
+
+def test_list_pages_through_every_recipe_by_id(client: TestClient, anonymous: TestClient) -> None:
+    ids = [create_recipe(client, label=f"Stew {n}")["id"] for n in range(5)]
+
+    first = anonymous.get("/recipes/", params={"limit": 2})
+    second = anonymous.get(
+        "/recipes/", params={"limit": 2, "after_id": first.json()["next_after_id"]}
+    )
+    last = anonymous.get(
+        "/recipes/", params={"limit": 2, "after_id": second.json()["next_after_id"]}
+    )
+
+    pages = [first.json(), second.json(), last.json()]
+    assert [[r["id"] for r in page["results"]] for page in pages] == [ids[:2], ids[2:4], ids[4:]]
+    assert [page["next_after_id"] for page in pages] == [ids[1], ids[3], None]
+    assert pages[0]["results"][0] == client.get(f"/recipe/{ids[0]}").json()
+
+
+def test_list_defaults_to_ten_from_the_start(client: TestClient) -> None:
+    ids = [create_recipe(client, label=f"Stew {n}")["id"] for n in range(11)]
+
+    page = client.get("/recipes/").json()
+
+    assert [r["id"] for r in page["results"]] == ids[:10]
+    assert page["next_after_id"] == ids[9]
+
+
+def test_list_pages_are_stable_under_inserts_and_deletes(client: TestClient) -> None:
+    """Keyset pagination: rows added or removed before the cursor shift nothing after it."""
+    ids = [create_recipe(client, label=f"Stew {n}")["id"] for n in range(4)]
+    first = client.get("/recipes/", params={"limit": 2}).json()
+
+    client.delete(f"/recipe/{ids[0]}")
+    added = create_recipe(client, label="Added meanwhile")["id"]
+    rest = client.get("/recipes/", params={"after_id": first["next_after_id"]}).json()
+
+    assert [r["id"] for r in rest["results"]] == [ids[2], ids[3], added]
+    assert rest["next_after_id"] is None
+
+
+def test_list_of_an_empty_database_is_empty(client: TestClient) -> None:
+    assert client.get("/recipes/").json() == {"results": [], "next_after_id": None}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"after_id": -1}, {"after_id": 2**31}],
+    ids=str,
+)
+def test_list_rejects_limits_and_cursors_out_of_range(
+    client: TestClient, params: dict[str, int | str]
+) -> None:
+    response = client.get("/recipes/", params=params)
+
+    assert response.status_code == 422, response.text

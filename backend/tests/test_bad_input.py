@@ -312,3 +312,94 @@ def test_search_matches_percent_underscore_and_backslash_literally(
     assert response.status_code == 200, response.text
     found = [(r["id"], r["label"]) for r in response.json()["results"]]
     assert found == [(wanted, matching)], f"{keyword!r} found {found}"
+
+
+# --- strict input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [True, "1", 1.0, "one"], ids=repr)
+def test_ids_in_a_body_must_be_json_integers(
+    client: TestClient, recipe_id: int, value: object
+) -> None:
+    """`true`, `"1"` and `1.0` are not user 1: no coercion of ids."""
+    created = client.post("/recipe/", json=recipe_payload(submitter_id=value))
+    patched = client.patch(f"/recipe/{recipe_id}", json={"submitter_id": value})
+
+    for response in (created, patched):
+        assert response.status_code == 422, response.text
+        assert [e["loc"] for e in response.json()["detail"]] == [["body", "submitter_id"]]
+
+
+def test_labels_are_stored_stripped(client: TestClient, recipe_id: int) -> None:
+    created = client.post("/recipe/", json=recipe_payload(label="  Beef Stew \n"))
+    patched = client.patch(f"/recipe/{recipe_id}", json={"label": "\tIrish Stew  "})
+
+    assert created.status_code == 201, created.text
+    assert created.json()["label"] == "Beef Stew"
+    assert patched.json()["label"] == "Irish Stew"
+
+
+@pytest.mark.parametrize("label", ["   ", "\t\n", "\u200b", "\u200b \u2060", "\u3000"], ids=repr)
+def test_a_label_without_a_visible_character_is_422(
+    client: TestClient, recipe_id: int, label: str
+) -> None:
+    created = client.post("/recipe/", json=recipe_payload(label=label))
+    patched = client.patch(f"/recipe/{recipe_id}", json={"label": label})
+
+    for response in (created, patched):
+        assert response.status_code == 422, response.text
+        assert [e["loc"] for e in response.json()["detail"]] == [["body", "label"]]
+    assert client.get("/recipes/").json()["results"][0]["id"] == recipe_id
+
+
+def test_a_short_keyword_is_refused_in_characters(client: TestClient) -> None:
+    response = client.get("/search/", params={"keyword": "ch"})
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", "keyword"], error
+    assert error["msg"] == "String should have at least 3 characters", error
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/recipe/4", "DELETE, GET, PATCH"),
+        ("POST", "/recipe/4", "DELETE, GET, PATCH"),
+        ("DELETE", "/recipe/", "POST"),
+        ("PUT", "/user/3", "GET, PATCH"),
+        ("DELETE", "/search/", "GET"),
+    ],
+)
+def test_405_is_json_and_allows_every_method_of_the_path(
+    client: TestClient, method: str, path: str, allowed: str
+) -> None:
+    response = client.request(method, path)
+
+    assert response.status_code == 405, response.text
+    assert response.json() == {"detail": "Method Not Allowed"}
+    assert response.headers["allow"] == allowed, response.headers
+
+
+def test_unknown_path_is_a_json_404(client: TestClient) -> None:
+    response = client.get("/no-such-path")
+
+    assert response.status_code == 404, response.text
+    assert response.json() == {"detail": "Not Found"}
+
+
+def test_413_has_the_same_json_body_with_and_without_content_length(client: TestClient) -> None:
+    body = oversized_label_body(SEVERAL_MB)
+
+    declared = client.post("/recipe/", content=body, headers={"Content-Type": "application/json"})
+    chunked = client.post(
+        "/recipe/",
+        content=iter([body[i : i + 65536] for i in range(0, len(body), 65536)]),
+        headers={"Content-Type": "application/json"},
+    )
+
+    expected = {"detail": f"Request body too large: at most {MAX_BODY_SIZE} bytes"}
+    for response in (declared, chunked):
+        assert response.status_code == 413, response.text[:300]
+        assert response.headers["content-type"] == "application/json", response.headers
+        assert response.json() == expected

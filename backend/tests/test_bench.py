@@ -2,12 +2,8 @@
 
 import subprocess
 
-import psycopg2
 import pytest
-from psycopg2.pool import ThreadedConnectionPool
-from sqlalchemy.engine import make_url
 
-from bench.databases import throwaway_database
 from bench.servers import PROJECT_ROOT, SCRIPTS, VENV_BIN, clean_env
 
 SCENARIOS = ("GET /recipe/{id}", "GET /search/", "POST /recipe/", "GET /")
@@ -61,41 +57,3 @@ def test_cost_per_request_runs_for_the_stack_and_the_ceiling(postgres_admin_url:
             row = next((r for r in rows if " ".join(r[:2]) == scenario and r[2] == app), None)
             assert row is not None, (scenario, app, output)
             assert float(row[3]) > 0, (scenario, app, output)
-
-
-def test_ceiling_checks_each_pooled_connection_as_the_stack_does(
-    postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The ceiling sends the stack's SQL, the pool's `SELECT 1` included: a connection that still
-    answers is handed out as it is; after the server closed them all, a new one is opened."""
-    monkeypatch.syspath_prepend(str(PROJECT_ROOT))
-    from bench.ceiling import checked_connection
-
-    with throwaway_database(postgres_admin_url, prefix="bench_ceiling") as url:
-        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        pool = ThreadedConnectionPool(2, 2, dsn)
-        admin = psycopg2.connect(dsn)
-        admin.autocommit = True
-        try:
-            pooled = [checked_connection(pool) for _ in range(2)]
-            backends = {connection.get_backend_pid() for connection in pooled}
-            for connection in pooled:
-                pool.putconn(connection)
-            connection = checked_connection(pool)
-            assert connection.get_backend_pid() in backends
-            pool.putconn(connection)
-
-            with admin.cursor() as cursor:
-                for backend in backends:
-                    cursor.execute("SELECT pg_terminate_backend(%s, 5000)", (backend,))
-                    assert cursor.fetchone() == (True,)
-            connection = checked_connection(pool)
-            assert connection.get_backend_pid() not in backends
-            assert not connection.autocommit
-            with connection, connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-                assert cursor.fetchone() == (1,)
-            pool.putconn(connection)
-        finally:
-            admin.close()
-            pool.closeall()

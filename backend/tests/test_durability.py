@@ -27,6 +27,7 @@ from bench.traffic import Traffic, running_traffic
 from tests.utils.cluster import ThrowawayCluster, running_cluster
 from tests.utils.migrations import migrate
 from tests.utils.recipe import recipe_payload
+from tests.utils.user import served_account
 
 LOAD_THREADS = 8
 ACKS_BEFORE_FAULT = 40
@@ -56,7 +57,10 @@ def test_acknowledged_writes_survive_a_worker_killed_with_sigkill_mid_load(
         workers = server.worker_pids()
         assert len(workers) == 2, f"expected 2 workers, found {workers}"
         victim = workers[0]
-        with running_traffic(server.base_url, threads=LOAD_THREADS, max_seconds=60) as load:
+        writer = served_account(server.base_url, fresh_postgres_url)
+        with running_traffic(
+            server.base_url, threads=LOAD_THREADS, max_seconds=60, headers=writer.headers
+        ) as load:
             assert load.wait_for_acknowledged(ACKS_BEFORE_FAULT, timeout=20), load.summary()
             os.kill(victim, signal.SIGKILL)
             replaced = wait_until(
@@ -80,7 +84,10 @@ def test_acknowledged_writes_survive_a_database_restart_mid_load(
     url = cluster.url()
     migrate(url)
     with serving_stack(url, {"DB_CONNECT_TIMEOUT": "2"}) as server:
-        with running_traffic(server.base_url, threads=LOAD_THREADS, max_seconds=60) as load:
+        writer = served_account(server.base_url, url)
+        with running_traffic(
+            server.base_url, threads=LOAD_THREADS, max_seconds=60, headers=writer.headers
+        ) as load:
             assert load.wait_for_acknowledged(ACKS_BEFORE_FAULT, timeout=20), load.summary()
             cluster.stop("fast")  # aborts the transactions in flight
             time.sleep(0.5)

@@ -22,7 +22,7 @@ from bench.databases import sqlite_url, throwaway_database
 from bench.servers import VENV_BIN, clean_env, free_port, run_command
 from tests.utils.migrations import downgrade, migrate
 
-SCHEMA_TABLES = {"user", "recipe", "alembic_version"}
+SCHEMA_TABLES = {"user", "recipe", "login_failure", "seed", "alembic_version"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -23,6 +23,7 @@ from bench.servers import Server, serving_stack, wait_until
 from tests.utils.cluster import ThrowawayCluster, running_cluster
 from tests.utils.migrations import migrate
 from tests.utils.recipe import recipe_payload
+from tests.utils.user import Account, served_account
 
 pytestmark = pytest.mark.slow
 
@@ -58,10 +59,18 @@ def server(cluster: ThrowawayCluster) -> Iterator[Server]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def writer(server: Server, cluster: ThrowawayCluster) -> Account:
+    """A user logged in while the database is up; its token outlasts the outages."""
+    return served_account(server.base_url, cluster.url())
+
+
 @pytest.fixture
-def recipe_id(server: Server, cluster: ThrowawayCluster) -> Iterator[int]:
+def recipe_id(server: Server, cluster: ThrowawayCluster, writer: Account) -> Iterator[int]:
     """A stored recipe, with the database up and every worker's pool warm."""
-    response = httpx.post(server.base_url + "/recipe/", json=NEW_RECIPE, timeout=10)
+    response = httpx.post(
+        server.base_url + "/recipe/", json=NEW_RECIPE, headers=writer.headers, timeout=10
+    )
     assert response.status_code == 201, response.text
     recipe_id: int = response.json()["id"]
     statuses = burst(server, lambda client: client.get(f"/recipe/{recipe_id}"), count=24)
@@ -131,17 +140,18 @@ def wait_for_recovery(server: Server, recipe_id: int) -> float:
 
 
 def test_database_stopped_gives_503_quickly_and_service_resumes_when_it_is_back(
-    server: Server, cluster: ThrowawayCluster, recipe_id: int
+    server: Server, cluster: ThrowawayCluster, recipe_id: int, writer: Account
 ) -> None:
     base = server.base_url
+    auth = writer.headers
     cluster.stop("fast")  # terminates the pooled connections: pre-ping must notice
     limit = CONNECT_TIMEOUT + MARGIN
 
     for send in (
         lambda: httpx.get(f"{base}/recipe/{recipe_id}", timeout=30),
-        lambda: httpx.post(f"{base}/recipe/", json=NEW_RECIPE, timeout=30),
+        lambda: httpx.post(f"{base}/recipe/", json=NEW_RECIPE, headers=auth, timeout=30),
         lambda: httpx.get(f"{base}/search/", params={"keyword": "soup"}, timeout=30),
-        lambda: httpx.get(f"{base}/user/1", timeout=30),
+        lambda: httpx.get(f"{base}/user/{writer.id}", headers=auth, timeout=30),
         lambda: httpx.get(f"{base}/", timeout=30),
     ):
         assert_unavailable(*timed(send), limit=limit)
@@ -149,7 +159,9 @@ def test_database_stopped_gives_503_quickly_and_service_resumes_when_it_is_back(
     # Every request on either worker, whatever state its pooled connections were in.
     statuses = burst(server, lambda client: client.get(f"/recipe/{recipe_id}"), count=24)
     assert statuses == Counter({503: 24}), f"GET during the outage: {statuses}"
-    statuses = burst(server, lambda client: client.post("/recipe/", json=NEW_RECIPE), count=8)
+    statuses = burst(
+        server, lambda client: client.post("/recipe/", json=NEW_RECIPE, headers=auth), count=8
+    )
     assert statuses == Counter({503: 8}), f"POST during the outage: {statuses}"
 
     # Clients learn of this answer from the schema, which is served without the database.
@@ -176,7 +188,7 @@ def test_database_stopped_gives_503_quickly_and_service_resumes_when_it_is_back(
     wait_for_recovery(server, recipe_id)
     statuses = burst(server, lambda client: client.get(f"/recipe/{recipe_id}"), count=24)
     assert statuses == Counter({200: 24}), f"GET after the database came back: {statuses}"
-    created = httpx.post(f"{base}/recipe/", json=NEW_RECIPE, timeout=10)
+    created = httpx.post(f"{base}/recipe/", json=NEW_RECIPE, headers=auth, timeout=10)
     assert created.status_code == 201, created.text
     ready = httpx.get(f"{base}/health/ready", timeout=10)
     assert ready.status_code == 200, ready.text

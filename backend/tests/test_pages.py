@@ -1,5 +1,6 @@
 """GET / (the HTML page of the newest recipes), /docs and /openapi.json."""
 
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -37,16 +38,22 @@ def test_home_page_lists_the_ten_newest_recipes_newest_first(client: TestClient)
     assert positions == sorted(positions), f"not newest first: {positions}\n{page}"
 
 
-def test_home_page_shows_label_source_and_link(client: TestClient) -> None:
-    add_recipe(client, "Chicken Vesuvio", "Serious Eats", "https://example.com/vesuvio")
-    add_recipe(client, "Plain Toast", None, None)
+def test_home_page_links_each_recipe_its_original_and_the_list(client: TestClient) -> None:
+    vesuvio = add_recipe(client, "Chicken Vesuvio", "Serious Eats", "https://example.com/vesuvio")
+    toast = add_recipe(client, "Plain Toast", None, None)
 
     page = client.get("/").text
 
-    assert '<a href="https://example.com/vesuvio">Chicken Vesuvio</a>' in page, page
+    assert f'<a href="/recipe/{vesuvio}">Chicken Vesuvio</a>' in page, page
+    assert f'<a href="/recipe/{toast}">Plain Toast</a>' in page, page
     assert "(Serious Eats)" in page, page
-    assert "Plain Toast" in page, page
-    assert page.count("<a href=") == 2, f"one recipe link plus the docs link expected:\n{page}"
+    assert 'href="https://example.com/vesuvio"' in page, page
+    assert '<a href="/recipes/">' in page, page
+    links = re.findall(r'href="([^"]+)"', page)
+    assert len(links) == 5, f"2 recipes, 1 original, the list and the docs expected: {links}"
+    for link in links:
+        if link.startswith("/"):
+            assert client.get(link).status_code == 200, link
 
 
 def test_home_page_escapes_html_in_recipe_text(client: TestClient) -> None:
@@ -80,10 +87,13 @@ def test_openapi_document_lists_every_route(client: TestClient) -> None:
     assert set(paths) == {
         "/",
         "/recipe/{recipe_id}",
+        "/recipes/",
         "/search/",
         "/recipe/",
         "/user/",
+        "/user/me",
         "/user/{user_id}",
+        "/login/access-token",
         "/health",
         "/health/ready",
     }, sorted(paths)

@@ -18,23 +18,31 @@ from app.main import create_app
 from bench.databases import sqlite_url
 from bench.servers import SCRIPTS, clean_env, free_port, http_status, wait_until
 from tests.utils.recipe import recipe_payload
+from tests.utils.user import PASSWORD, Account, user_payload
 
 RECIPE = recipe_payload(label="Survives Restarts Stew")
+ADMIN_PASSWORD = "the first superuser's password"
 
 
 def test_data_created_through_the_api_survives_an_app_restart(settings: Settings) -> None:
     with TestClient(create_app(settings)) as client:
-        user = client.post("/user/", json={"email": "keeper@example.com", "first_name": "Kim"})
+        user = client.post("/user/", json=user_payload(email="keeper@example.com"))
         assert user.status_code == 201, user.text
-        created = client.post("/recipe/", json={**RECIPE, "submitter_id": user.json()["id"]})
+        token = client.post(
+            "/login/access-token", data={"username": "keeper@example.com", "password": PASSWORD}
+        )
+        assert token.status_code == 200, token.text
+        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        created = client.post("/recipe/", json=RECIPE)
         assert created.status_code == 201, created.text
         updated = client.patch(f"/recipe/{created.json()['id']}", json={"source": "Edited"})
         assert updated.status_code == 200, updated.text
-        doomed = client.post("/recipe/", json={**RECIPE, "label": "Doomed", "submitter_id": None})
+        doomed = client.post("/recipe/", json={**RECIPE, "label": "Doomed"})
         assert client.delete(f"/recipe/{doomed.json()['id']}").status_code == 204
 
-    with TestClient(create_app(settings)) as client:
-        stored_user = client.get(f"/user/{user.json()['id']}")
+    # Another app on the same database and signing key: the same token and the same data.
+    with TestClient(create_app(settings), headers=dict(client.headers)) as client:
+        stored_user = client.get("/user/me")
         stored_recipe = client.get(f"/recipe/{created.json()['id']}")
         stored_doomed = client.get(f"/recipe/{doomed.json()['id']}")
         everything = client.get("/search/").json()["results"]
@@ -47,12 +55,12 @@ def test_data_created_through_the_api_survives_an_app_restart(settings: Settings
     assert everything == [updated.json()]
 
 
-def test_an_id_is_never_reused_after_a_restart(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as client:
-        first = client.post("/recipe/", json={**RECIPE, "submitter_id": None}).json()
+def test_an_id_is_never_reused_after_a_restart(settings: Settings, cook: Account) -> None:
+    with TestClient(create_app(settings), headers=cook.headers) as client:
+        first = client.post("/recipe/", json=RECIPE).json()
 
-    with TestClient(create_app(settings)) as client:
-        second = client.post("/recipe/", json={**RECIPE, "submitter_id": None})
+    with TestClient(create_app(settings), headers=cook.headers) as client:
+        second = client.post("/recipe/", json=RECIPE)
 
     assert second.status_code == 201, second.text
     assert second.json()["id"] > first["id"], (first, second.json())
@@ -61,7 +69,9 @@ def test_an_id_is_never_reused_after_a_restart(settings: Settings) -> None:
 @contextmanager
 def dev_server(database_url: str, port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`scripts/dev.sh` in its own process group, waited for until ready; Ctrl-C'd on exit."""
-    env = clean_env(DATABASE_URL=database_url, PORT=str(port))
+    env = clean_env(
+        DATABASE_URL=database_url, PORT=str(port), FIRST_SUPERUSER_PASSWORD=ADMIN_PASSWORD
+    )
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [str(SCRIPTS / "dev.sh")],
@@ -97,7 +107,9 @@ def chicken_labels(base_url: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_dev_server_keeps_recipes_across_ctrl_c_and_restart(tmp_path: Path) -> None:
+def test_dev_server_keeps_recipes_and_users_changes_across_ctrl_c_and_restart(
+    tmp_path: Path,
+) -> None:
     database_url = sqlite_url(tmp_path / "dev.db")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -105,16 +117,29 @@ def test_dev_server_keeps_recipes_across_ctrl_c_and_restart(tmp_path: Path) -> N
 
     with dev_server(database_url, port, log_path) as first_run:
         seeded = chicken_labels(base_url)
-        response = httpx.post(f"{base_url}/recipe/", json={**RECIPE, "submitter_id": 1}, timeout=10)
-        assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()
+        token = httpx.post(
+            f"{base_url}/login/access-token",
+            data={"username": "admin@recipeapi.com", "password": ADMIN_PASSWORD},
+            timeout=30,
+        )
+        assert token.status_code == 200, token.text
+        admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        with httpx.Client(base_url=base_url, headers=admin, timeout=10) as client:
+            response = client.post("/recipe/", json=RECIPE)
+            assert response.status_code == 201, response.text
+            created: dict[str, Any] = response.json()
+            # What users do to the starter recipes must survive the next prestart.
+            assert client.delete("/recipe/1").status_code == 204
+            renamed = client.patch("/recipe/2", json={"label": "Chicken Paprikash (my version)"})
+            assert renamed.status_code == 200, renamed.text
     assert first_run.returncode is not None
     assert seeded == ["Chicken Vesuvio", "Chicken Paprikash"], seeded
 
     with dev_server(database_url, port, log_path):
         stored = httpx.get(f"{base_url}/recipe/{created['id']}", timeout=10)
-        reseeded = chicken_labels(base_url)
+        after_restart = chicken_labels(base_url)
 
     assert stored.status_code == 200, f"{stored.text}\n--- log ---\n{log_path.read_text()}"
     assert stored.json() == created
-    assert reseeded == seeded, "prestart on restart must not seed twice"
+    assert after_restart == ["Chicken Paprikash (my version)"], log_path.read_text()
+    assert "initial data: already seeded, nothing to do" in log_path.read_text()

@@ -6,6 +6,7 @@ PostgreSQL server for what the logs and responses of the real stack may contain.
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -17,16 +18,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
 from app.core.config import Settings, normalise_database_url
+from app.core.security import TokenSigner
 from app.main import create_app
 from bench.servers import clean_env, run_script, serving_stack
 from tests.utils.cluster import PASSWORD, ThrowawayCluster, running_cluster
 from tests.utils.migrations import migrate
 from tests.utils.recipe import recipe_payload
 from tests.utils.settings import settings_for
+from tests.utils.user import served_account, user_payload
 
 SCRIPT = "<script>alert(1)</script>"
 SQL_INJECTION = "'; DROP TABLE recipe; --"
 WRONG_PASSWORD = "not-the-Secret-4711"
+SERVER_KEY = "a signing key the test server shares with the test"
 TRACEBACK_MARKERS = ("Traceback", 'File "', ".py", "line ", "RuntimeError")
 
 
@@ -74,7 +78,8 @@ def test_sql_looking_input_is_stored_and_searched_literally_and_changes_nothing(
         "/recipe/", json=recipe_payload(label=SQL_INJECTION, source="x' OR '1'='1", url=None)
     ).json()
     user = client.post(
-        "/user/", json={"email": "bobby@example.com", "first_name": "Robert'); DROP TABLE user;--"}
+        "/user/",
+        json=user_payload(email="bobby@example.com", first_name="Robert'); DROP TABLE user;--"),
     )
     assert user.status_code == 201, user.text
     before = table_counts(database_url)
@@ -243,7 +248,8 @@ def test_database_password_never_appears_in_responses_or_the_server_log(
     """Correct password: every kind of answer, then an outage, then a real internal error."""
     with serving_stack(cluster.url(), {"DB_CONNECT_TIMEOUT": "2"}) as server:
         base = server.base_url
-        with httpx.Client(base_url=base, timeout=30) as client:
+        writer = served_account(base, cluster.url())
+        with httpx.Client(base_url=base, timeout=30, headers=writer.headers) as client:
             responses = [
                 client.get("/health"),
                 client.get("/health/ready"),
@@ -308,8 +314,12 @@ def test_wrong_database_password_never_appears_in_responses_or_logs(
     cluster: ThrowawayCluster,
 ) -> None:
     url = cluster.url(password=WRONG_PASSWORD)
-    with serving_stack(url, {"DB_CONNECT_TIMEOUT": "2"}, ready_path="/health") as server:
-        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+    settings = {"DB_CONNECT_TIMEOUT": "2", "SECRET_KEY": SERVER_KEY}
+    # No login without the database: a token signed with the server's key instead.
+    token = TokenSigner(SERVER_KEY, timedelta(minutes=5)).issue(1)
+    with serving_stack(url, settings, ready_path="/health") as server:
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=server.base_url, timeout=30, headers=headers) as client:
             responses = [
                 client.get("/health/ready"),
                 client.get("/recipe/1"),

@@ -21,6 +21,7 @@ from bench.databases import lost_writes
 from bench.servers import Server, serving_stack, wait_until
 from bench.traffic import running_traffic
 from tests.utils.recipe import recipe_payload
+from tests.utils.user import served_account
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +63,8 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exit
         },
     ) as server:
         base = server.base_url
-        created = httpx.post(f"{base}/recipe/", json=recipe_payload(label="before"))
+        auth = served_account(base, fresh_postgres_url).headers
+        created = httpx.post(f"{base}/recipe/", json=recipe_payload(label="before"), headers=auth)
         assert created.status_code == 201, created.text
         recipe_id = created.json()["id"]
 
@@ -71,7 +73,7 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exit
 
         def call(method: str, path: str, json: dict[str, object] | None = None) -> None:
             try:
-                response = httpx.request(method, base + path, json=json, timeout=30)
+                response = httpx.request(method, base + path, json=json, headers=auth, timeout=30)
                 outcome: int | str = response.status_code
             except httpx.HTTPError as exc:
                 outcome = repr(exc)
@@ -175,7 +177,10 @@ def test_sigterm_under_write_load_exits_0_with_no_5xx_and_no_acknowledged_write_
         fresh_postgres_url,
         {"GUNICORN_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT)},
     ) as server:
-        with running_traffic(server.base_url, threads=8, max_seconds=60) as load:
+        writer = served_account(server.base_url, fresh_postgres_url)
+        with running_traffic(
+            server.base_url, threads=8, max_seconds=60, headers=writer.headers
+        ) as load:
             assert load.wait_for_acknowledged(60, timeout=20), load.summary()
             signalled_at = sigterm(server)
             exit_code = server.process.wait(timeout=GRACEFUL_TIMEOUT + 10)

@@ -40,6 +40,7 @@ from tests.utils.recipe import recipe_payload
 pytestmark = pytest.mark.slow
 
 IN_FLIGHT = 16
+ADMIN_PASSWORD = "the first superuser's password"
 WRITES_IN_FLIGHT = range(0, IN_FLIGHT, 4)
 
 
@@ -97,7 +98,7 @@ def process_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def prestarted(postgres_admin_url: str, process_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """An empty database made ready by scripts/prestart.sh; yields its compose-style settings."""
     with throwaway_database(postgres_admin_url, prefix="recipes_stack") as url:
-        settings = compose_settings(url)
+        settings = {**compose_settings(url), "FIRST_SUPERUSER_PASSWORD": ADMIN_PASSWORD}
         result = run_script("prestart.sh", clean_env(**process_env, **settings))
         assert result.returncode == 0, f"prestart failed:\n{result.stdout}\n{result.stderr}"
         yield settings
@@ -149,12 +150,25 @@ class RecipeTableLock:
         self.engine.dispose()
 
 
-def request_in_flight(base_url: str, index: int, statuses: dict[int, int | str]) -> None:
+def admin_headers(base_url: str) -> dict[str, str]:
+    """Logged in as the superuser the seed made, as an operator would."""
+    response = httpx.post(
+        f"{base_url}/login/access-token",
+        data={"username": "admin@recipeapi.com", "password": ADMIN_PASSWORD},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def request_in_flight(
+    base_url: str, index: int, statuses: dict[int, int | str], headers: dict[str, str]
+) -> None:
     """A read, or a write for the indexes in WRITES_IN_FLIGHT; records the status or error."""
     try:
-        with httpx.Client(base_url=base_url, timeout=30) as client:
+        with httpx.Client(base_url=base_url, timeout=30, headers=headers) as client:
             if index in WRITES_IN_FLIGHT:
-                payload = recipe_payload(label=f"In flight {index}", submitter_id=1)
+                payload = recipe_payload(label=f"In flight {index}")
                 response = client.post("/recipe/", json=payload)
             else:
                 response = client.get("/recipe/1")
@@ -170,15 +184,15 @@ def test_stack_serves_then_finishes_requests_in_flight_on_sigterm(
     pool = {"DB_POOL_SIZE": str(IN_FLIGHT), "DB_MAX_OVERFLOW": "0"}
     with serving_stack(None, {**process_env, **prestarted, **pool}) as server:
         assert len(server.worker_pids()) == 2, server.log()
-        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        admin = admin_headers(server.base_url)
+        with httpx.Client(base_url=server.base_url, timeout=10, headers=admin) as client:
             home = client.get("/")
             assert home.status_code == 200, home.text
             assert "Chicken Vesuvio" in home.text
             recipe = client.get("/recipe/1")
             assert recipe.status_code == 200, recipe.text
             assert recipe.json()["label"] == "Chicken Vesuvio"
-            payload = recipe_payload(label="Stack stew", submitter_id=1)
-            created = client.post("/recipe/", json=payload)
+            created = client.post("/recipe/", json=recipe_payload(label="Stack stew"))
             assert created.status_code == 201, created.text
             assert client.get(f"/recipe/{created.json()['id']}").json()["label"] == "Stack stew"
 
@@ -188,7 +202,7 @@ def test_stack_serves_then_finishes_requests_in_flight_on_sigterm(
 
         statuses: dict[int, int | str] = {}
         threads = [
-            threading.Thread(target=request_in_flight, args=(server.base_url, i, statuses))
+            threading.Thread(target=request_in_flight, args=(server.base_url, i, statuses, admin))
             for i in range(IN_FLIGHT)
         ]
         lock = RecipeTableLock(prestarted)

@@ -6,12 +6,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
-from app.core.errors import AppError, InvalidReference
+from app.core.errors import AppError, InvalidReference, NotAuthenticated, TooManyLoginFailures
 from app.schemas.errors import ErrorMessage
 
 logger = logging.getLogger(__name__)
@@ -27,6 +30,11 @@ UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
 DATABASE_UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorMessage, "description": "Database unreachable or too slow; retry shortly"}
 }
+# Routes that need a bearer token.
+NEEDS_TOKEN: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorMessage, "description": "No token, or one that is invalid or expired"},
+    403: {"model": ErrorMessage, "description": "The caller may not do this"},
+}
 
 
 async def app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
@@ -37,7 +45,31 @@ async def app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
             "detail": [{"loc": ["body", exc.field], "msg": exc.detail, "type": "invalid_reference"}]
         }
         return JSONResponse(body, status_code=exc.status_code)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    headers: dict[str, str] = {}
+    if isinstance(exc, NotAuthenticated):
+        headers["WWW-Authenticate"] = "Bearer"  # RFC 6750
+    if isinstance(exc, TooManyLoginFailures):
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def starlette_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own 4xx (404, 405, 413) in the API's JSON shape. A 405 lists every method
+    the path has: Starlette names only those of the first route matching the path."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        methods = sorted(
+            {
+                method
+                for route in request.app.router.routes
+                if route.matches(request.scope)[0] is not Match.NONE
+                for method in getattr(route, "methods", None) or ()
+            }
+        )
+        exc = HTTPException(405, exc.detail, headers={"Allow": ", ".join(methods)})
+    response = await http_exception_handler(request, exc)
+    assert isinstance(response, JSONResponse)
+    return response
 
 
 async def database_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -71,7 +103,15 @@ async def request_validation_error_handler(_request: Request, exc: Exception) ->
     an infinity or a lone UTF-16 surrogate (all valid in Python's JSON parser) failed with a 500.
     """
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+    errors = [_without_secret_input(error) for error in exc.errors()]
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
+
+
+def _without_secret_input(error: Any) -> Any:
+    """A password that fails validation is not echoed back."""
+    if any("password" in str(part) for part in error.get("loc", ())):
+        return {key: value for key, value in error.items() if key not in ("input", "ctx")}
+    return error
 
 
 def is_connection_problem(exc: DBAPIError) -> bool:
@@ -88,6 +128,7 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
 
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error_handler)
+    app.add_exception_handler(HTTPException, starlette_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_error_handler)
     app.add_exception_handler(DBAPIError, database_error_handler)
     app.add_exception_handler(PoolTimeoutError, database_unavailable_handler)

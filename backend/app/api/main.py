@@ -2,9 +2,9 @@
 
 from starlette.routing import BaseRoute
 
-from app.api.routes import health, home, recipes, users
+from app.api.routes import health, home, login, recipes, users
 
-ROUTERS = (home.router, recipes.router, users.router, health.router)
+ROUTERS = (home.router, recipes.router, users.router, login.router, health.router)
 
 
 def api_routes() -> list[BaseRoute]:

@@ -1,9 +1,21 @@
 """Settings read from the environment and an optional `.env` file."""
 
+import os
+import re
+import secrets
+import sys
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, computed_field, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -21,12 +33,20 @@ def mask_password(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-# The password .env.example ships with: fine on a laptop, refused in production.
+# The placeholders .env.example ships with: fine on a laptop, refused in production.
 PLACEHOLDER_PASSWORD = "change-me"
+PLACEHOLDER_SECRET_KEY = "change-me-to-a-random-string-of-at-least-32-bytes"
+MIN_SECRET_KEY_BYTES = 32
+ENV_FILE = ".env"
+
+# A development server without SECRET_KEY signs its tokens with a key of its own, made when the
+# process starts: tokens then end with the server. gunicorn.conf.py hands one key to all its
+# workers through the environment, so that a token from one worker is good at the others.
+_DEVELOPMENT_KEY = secrets.token_urlsafe(MIN_SECRET_KEY_BYTES)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=ENV_FILE, extra="ignore", frozen=True)
 
     ENVIRONMENT: Literal["development", "production"] = "development"
 
@@ -49,7 +69,16 @@ class Settings(BaseSettings):
     DB_STATEMENT_TIMEOUT_MS: int = Field(default=5000, ge=0, description="0 disables")
     SQLITE_BUSY_TIMEOUT_MS: int = Field(default=5000, ge=0)
 
+    # Authentication
+    SECRET_KEY: SecretStr | None = None
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=60, ge=1)
+    USERS_OPEN_REGISTRATION: bool | None = None
+    LOGIN_MAX_FAILURES: int = Field(default=5, ge=1)
+    LOGIN_MAX_FAILURES_PER_CLIENT: int = Field(default=20, ge=1)
+    LOGIN_FAILURE_WINDOW_SECONDS: int = Field(default=900, ge=1)
+
     FIRST_SUPERUSER: str = "admin@recipeapi.com"
+    FIRST_SUPERUSER_PASSWORD: SecretStr | None = None
 
     PRESTART_MAX_WAIT: float = Field(default=300, ge=0)
     PRESTART_RETRY_INTERVAL: float = Field(default=1, gt=0)
@@ -84,12 +113,42 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_placeholder_password(self) -> "Settings":
-        if self.ENVIRONMENT == "production" and self.POSTGRES_PASSWORD == PLACEHOLDER_PASSWORD:
+    def _refuse_unsafe_secrets_in_production(self) -> "Settings":
+        if self.ENVIRONMENT != "production":
+            return self
+        if self.POSTGRES_PASSWORD == PLACEHOLDER_PASSWORD:
             raise ValueError(
                 "POSTGRES_PASSWORD is the placeholder from .env.example; set a real password"
             )
+        key = self.SECRET_KEY.get_secret_value() if self.SECRET_KEY else ""
+        if not key:
+            raise ValueError("SECRET_KEY is required in production")
+        if key == PLACEHOLDER_SECRET_KEY:
+            raise ValueError("SECRET_KEY is the placeholder from .env.example; set a random one")
+        if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes long")
+        password = self.FIRST_SUPERUSER_PASSWORD
+        if password is None or not password.get_secret_value():
+            raise ValueError("FIRST_SUPERUSER_PASSWORD is required in production")
+        if password.get_secret_value() == PLACEHOLDER_PASSWORD:
+            raise ValueError(
+                "FIRST_SUPERUSER_PASSWORD is the placeholder from .env.example; set a real one"
+            )
         return self
+
+    @property
+    def signing_key(self) -> str:
+        """The key tokens are signed with: SECRET_KEY, or in development the process's own."""
+        if self.SECRET_KEY and self.SECRET_KEY.get_secret_value():
+            return self.SECRET_KEY.get_secret_value()
+        return _DEVELOPMENT_KEY
+
+    @property
+    def open_registration(self) -> bool:
+        """USERS_OPEN_REGISTRATION, or by default: open in development, closed in production."""
+        if self.USERS_OPEN_REGISTRATION is None:
+            return self.ENVIRONMENT == "development"
+        return self.USERS_OPEN_REGISTRATION
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -110,4 +169,43 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings, read once; a bad value ends the process with one line saying which."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for line in describe_errors(exc):
+            print(f"configuration error: {line}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+# Values that must never be printed, not even when they are wrong.
+_SECRET_NAME = re.compile(r"PASSWORD|SECRET")
+
+
+def _source_of(name: str) -> str:
+    if name in os.environ:
+        return "the environment"
+    env_file = Path(ENV_FILE)
+    if env_file.is_file() and re.search(
+        rf"^\s*(export\s+)?{name}\s*=", env_file.read_text(errors="replace"), re.MULTILINE
+    ):
+        return f"{env_file.resolve()}"
+    return "the defaults"
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One line per bad setting: its name, the value (never a secret's), what is wrong with it,
+    and where it was read from."""
+    lines = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if error["loc"]:
+            name = str(error["loc"][0])
+            value = "***" if _SECRET_NAME.search(name) else repr(error["input"])[:80]
+            lines.append(f"{name}={value} (read from {_source_of(name)}): {message}")
+            continue
+        # A rule across settings: its message starts with the setting it is about.
+        named = re.match(r"[A-Z][A-Z0-9_]+", message)
+        source = f" (read from {_source_of(named.group())})" if named else ""
+        lines.append(f"{message}{source}")
+    return lines

@@ -25,3 +25,31 @@ class InvalidReference(AppError):
     def __init__(self, field: str, detail: str) -> None:
         super().__init__(detail)
         self.field = field
+
+
+class NotAuthenticated(AppError):
+    """No token, or one that is malformed, forged, expired or names no user (answered with
+    `WWW-Authenticate: Bearer`)."""
+
+    status_code = 401
+
+
+class Forbidden(AppError):
+    status_code = 403
+
+
+class LoginFailed(AppError):
+    """Unknown account or wrong password: one message for both, so accounts cannot be probed."""
+
+    status_code = 400
+
+    def __init__(self) -> None:
+        super().__init__("Incorrect email or password")
+
+
+class TooManyLoginFailures(AppError):
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed logins; try again in {retry_after} seconds")
+        self.retry_after = retry_after

@@ -1,19 +1,16 @@
-"""Engine and session factories, built from settings by whoever needs them (app, prestart, tests).
+"""Engines, built from settings by whoever needs them (app, prestart, tests).
 
 Nothing here connects at import time: each gunicorn worker builds its own engine in the app's
 lifespan, after the fork, so no pooled connection is ever shared between processes.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
 
 
 def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
@@ -70,11 +67,3 @@ def _create_sqlite_engine(settings: Settings, url: str) -> Engine:
 
 def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
-
-
-def create_session_factory(engine: Engine) -> "sessionmaker[Session]":
-    """ORM sessions for the seed; the app's requests run Core statements on connections."""
-    # Imported here: the prestart steps that only need an engine then skip the ORM's import.
-    from sqlalchemy.orm import sessionmaker
-
-    return sessionmaker(bind=engine)

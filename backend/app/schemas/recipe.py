@@ -11,13 +11,12 @@ from pydantic import (
     field_validator,
 )
 
-from app.schemas.types import MAX_TEXT_LENGTH, DbId, RequiredText, Text
+from app.schemas.types import MAX_TEXT_LENGTH, DbId, Label, Text
 
 EXAMPLE_RECIPE: dict[str, JsonValue] = {
     "label": "Chicken Vesuvio",
     "source": "Serious Eats",
     "url": "http://www.seriouseats.com/recipes/2011/12/chicken-vesuvio-recipe.html",
-    "submitter_id": 1,
 }
 
 
@@ -39,20 +38,16 @@ RecipeUrl = Annotated[
 ]
 
 
-class RecipeBase(BaseModel):
-    label: RequiredText
-    source: Text | None = None
-    url: RecipeUrl | None = None
-    submitter_id: DbId | None = None
+class RecipeCreate(BaseModel):
+    """A new recipe. Its submitter is the caller; a superuser may name another user."""
 
-
-class RecipeCreate(RecipeBase):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_RECIPE]})
 
-    # The tutorial's payload has all four fields; requiring them keeps clients explicit.
+    label: Label
+    # The tutorial's payload has these fields; requiring them keeps clients explicit.
     source: Text | None
     url: RecipeUrl | None
-    submitter_id: DbId | None
+    submitter_id: DbId | None = None
 
 
 class RecipeUpdate(BaseModel):
@@ -62,7 +57,7 @@ class RecipeUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"label": "Chicken Vesuvio (v2)"}]}
     )
 
-    label: RequiredText | None = None
+    label: Label | None = None
     source: Text | None = None
     url: RecipeUrl | None = None
     submitter_id: DbId | None = None
@@ -77,7 +72,8 @@ class RecipeUpdate(BaseModel):
 
 class Recipe(BaseModel):
     model_config = ConfigDict(
-        from_attributes=True, json_schema_extra={"examples": [{"id": 1, **EXAMPLE_RECIPE}]}
+        from_attributes=True,
+        json_schema_extra={"examples": [{"id": 1, **EXAMPLE_RECIPE, "submitter_id": 1}]},
     )
 
     id: int
@@ -89,3 +85,10 @@ class Recipe(BaseModel):
 
 class RecipeSearchResults(BaseModel):
     results: list[Recipe]
+
+
+class RecipePage(BaseModel):
+    """One page of every recipe by id; `next_after_id` asks for the next page, null at the end."""
+
+    results: list[Recipe]
+    next_after_id: int | None

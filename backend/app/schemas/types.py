@@ -8,6 +8,9 @@ from pydantic import AfterValidator, Field, StringConstraints
 MAX_TEXT_LENGTH = 256
 # The primary keys are 32-bit integers; a larger id can name no row and would overflow the query.
 MAX_ID = 2_147_483_647
+# Argon2 takes any length; a bound keeps one request from costing arbitrary CPU.
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
 
 
 def reject_unstorable_text(value: str) -> str:
@@ -21,14 +24,29 @@ def reject_unstorable_text(value: str) -> str:
     return value
 
 
+def require_visible_character(value: str) -> str:
+    """Blank, or made only of invisible characters (spaces, zero-width ones): not a label."""
+    if not any(character.isprintable() and not character.isspace() for character in value):
+        raise ValueError("must contain a visible character")
+    return value
+
+
 Text = Annotated[
     str,
     StringConstraints(max_length=MAX_TEXT_LENGTH),
     AfterValidator(reject_unstorable_text),
 ]
-RequiredText = Annotated[
+# Stripped of surrounding white space first; what is left must show something.
+Label = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=MAX_TEXT_LENGTH),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_LENGTH),
+    AfterValidator(reject_unstorable_text),
+    AfterValidator(require_visible_character),
+]
+# Ids in a JSON body: a JSON integer only (no true, "1" or 1.0).
+DbId = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
+Password = Annotated[
+    str,
+    StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH),
     AfterValidator(reject_unstorable_text),
 ]
-DbId = Annotated[int, Field(ge=1, le=MAX_ID)]

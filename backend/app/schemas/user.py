@@ -1,8 +1,8 @@
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from app.schemas.types import MAX_TEXT_LENGTH, Text
+from app.schemas.types import MAX_TEXT_LENGTH, Password, Text
 
 
 def _lowercase(value: str) -> str:
@@ -17,13 +17,40 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"email": "cook@example.com", "first_name": "Ada", "surname": "Lovelace"}]
+            "examples": [
+                {
+                    "email": "cook@example.com",
+                    "password": "a long passphrase",
+                    "first_name": "Ada",
+                    "surname": "Lovelace",
+                }
+            ]
         },
     )
 
     email: Email
+    password: Password
     first_name: Text | None = None
     surname: Text | None = None
+
+
+class UserUpdate(BaseModel):
+    """Partial update: only the fields present in the payload change."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"password": "a new long passphrase"}]}
+    )
+
+    first_name: Text | None = None
+    surname: Text | None = None
+    password: Password | None = None
+
+    @field_validator("password")
+    @classmethod
+    def _password_not_null(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("password cannot be null")
+        return value
 
 
 class User(BaseModel):
@@ -47,3 +74,8 @@ class User(BaseModel):
     first_name: str | None
     surname: str | None
     is_superuser: bool
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"

@@ -10,13 +10,9 @@ URL = "https://example.com/recipes/stew"
 
 
 def recipe_payload(**overrides: Any) -> dict[str, Any]:
-    """A valid POST /recipe/ body with every field; `overrides` replace or add fields."""
-    payload: dict[str, Any] = {
-        "label": "Beef Stew",
-        "source": "Grandma",
-        "url": URL,
-        "submitter_id": None,
-    }
+    """A valid POST /recipe/ body, as a submitter sends it (the caller becomes the submitter);
+    `overrides` replace or add fields."""
+    payload: dict[str, Any] = {"label": "Beef Stew", "source": "Grandma", "url": URL}
     payload.update(overrides)
     return payload
 

@@ -1,18 +1,25 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 
-from app.api.deps import database
-from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE, UNREADABLE_BODY
+from app.api.deps import CallerId, database
+from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE, NEEDS_TOKEN, UNREADABLE_BODY
 from app.crud import recipe as crud
 from app.schemas.errors import ErrorMessage
-from app.schemas.recipe import Recipe, RecipeCreate, RecipeSearchResults, RecipeUpdate
+from app.schemas.recipe import Recipe, RecipeCreate, RecipePage, RecipeSearchResults, RecipeUpdate
 from app.schemas.types import MAX_ID, MAX_TEXT_LENGTH, reject_unstorable_text
 
 router = APIRouter(tags=["recipes"], responses=DATABASE_UNAVAILABLE_RESPONSE)
 
 RecipeId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])]
+# Constraints on the string itself, so that their messages speak of characters.
+Keyword = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=MAX_TEXT_LENGTH),
+    # Validated as part of the query, so a NUL in it is a 422 (raised in the body: a 500).
+    AfterValidator(reject_unstorable_text),
+]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}
 
 
@@ -22,14 +29,21 @@ async def fetch_recipe(recipe_id: RecipeId, request: Request) -> Any:
     return await database(request).read(crud.get_recipe, recipe_id)
 
 
+@router.get("/recipes/", response_model=RecipePage)
+async def list_recipes(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> Any:
+    """Every recipe by id, a page at a time: pass the previous page's `next_after_id` as
+    `after_id` for the next one (it is null on the last page). Stable under inserts."""
+    return await database(request).read(crud.recipe_page, limit, after_id)
+
+
 @router.get("/search/", response_model=RecipeSearchResults)
 async def search_recipes(
     request: Request,
-    keyword: Annotated[
-        # Validated as part of the query, so a NUL in it is a 422 (raised in the body: a 500).
-        Annotated[str, AfterValidator(reject_unstorable_text)] | None,
-        Query(min_length=3, max_length=MAX_TEXT_LENGTH, examples=["chicken"]),
-    ] = None,
+    keyword: Annotated[Keyword | None, Query(examples=["chicken"])] = None,
     max_results: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Any:
     """Recipes whose label contains the keyword, ignoring case; `%` and `_` match themselves."""
@@ -40,19 +54,30 @@ async def search_recipes(
     "/recipe/",
     status_code=status.HTTP_201_CREATED,
     response_model=Recipe,
-    responses=UNREADABLE_BODY,
+    responses=NEEDS_TOKEN | UNREADABLE_BODY,
 )
-async def create_recipe(recipe_in: RecipeCreate, request: Request) -> Any:
-    """Store a new recipe; `submitter_id` must name an existing user or be null."""
-    return await database(request).write(crud.create_recipe, recipe_in)
+async def create_recipe(recipe_in: RecipeCreate, caller: CallerId, request: Request) -> Any:
+    """Store a new recipe, submitted by the caller; a superuser may name another submitter."""
+    return await database(request).write(crud.create_recipe, recipe_in, caller)
 
 
-@router.patch("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND | UNREADABLE_BODY)
-async def update_recipe(recipe_id: RecipeId, changes: RecipeUpdate, request: Request) -> Any:
-    """Change only the fields present in the payload."""
-    return await database(request).write(crud.update_recipe, recipe_id, changes)
+@router.patch(
+    "/recipe/{recipe_id}",
+    response_model=Recipe,
+    responses=NOT_FOUND | NEEDS_TOKEN | UNREADABLE_BODY,
+)
+async def update_recipe(
+    recipe_id: RecipeId, changes: RecipeUpdate, caller: CallerId, request: Request
+) -> Any:
+    """Change only the fields present in the payload: the recipe's submitter or a superuser."""
+    return await database(request).write(crud.update_recipe, recipe_id, changes, caller)
 
 
-@router.delete("/recipe/{recipe_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
-async def delete_recipe(recipe_id: RecipeId, request: Request) -> None:
-    await database(request).write(crud.delete_recipe, recipe_id)
+@router.delete(
+    "/recipe/{recipe_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=NOT_FOUND | NEEDS_TOKEN,
+)
+async def delete_recipe(recipe_id: RecipeId, caller: CallerId, request: Request) -> None:
+    """Delete a recipe: its submitter or a superuser."""
+    await database(request).write(crud.delete_recipe, recipe_id, caller)

@@ -1,15 +1,30 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, status
+from fastapi.concurrency import run_in_threadpool
 
-from app.api.deps import database
-from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE, UNREADABLE_BODY
+from app.api.deps import CallerId, OptionalCallerId, database
+from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE, NEEDS_TOKEN, UNREADABLE_BODY
+from app.core.config import Settings
+from app.core.security import hash_password
 from app.crud import user as crud
 from app.schemas.errors import ErrorMessage
 from app.schemas.types import MAX_ID
-from app.schemas.user import User, UserCreate
+from app.schemas.user import User, UserCreate, UserUpdate
 
 router = APIRouter(tags=["users"], responses=DATABASE_UNAVAILABLE_RESPONSE)
+
+UserId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}
+
+
+async def _with_hashed_password(values: dict[str, Any]) -> dict[str, Any]:
+    """The payload as stored: the password replaced by its hash, computed off the event loop
+    (Argon2 takes tens of milliseconds by design) and before a database thread is taken."""
+    password = values.pop("password", None)
+    if password is not None:
+        values["hashed_password"] = await run_in_threadpool(hash_password, password)
+    return values
 
 
 @router.post(
@@ -18,16 +33,41 @@ router = APIRouter(tags=["users"], responses=DATABASE_UNAVAILABLE_RESPONSE)
     response_model=User,
     responses={
         409: {"model": ErrorMessage, "description": "Email already registered"},
+        **NEEDS_TOKEN,
         **UNREADABLE_BODY,
     },
 )
-async def create_user(user_in: UserCreate, request: Request) -> Any:
-    """Register a user; the email is compared case-insensitively."""
-    return await database(request).write(crud.create_user, user_in)
+async def create_user(user_in: UserCreate, caller: OptionalCallerId, request: Request) -> Any:
+    """Register a user; the email is compared case-insensitively. Open to anyone when
+    registration is open (USERS_OPEN_REGISTRATION), else for superusers only."""
+    values = await _with_hashed_password(user_in.model_dump())
+    settings: Settings = request.app.state.settings
+    return await database(request).write(
+        crud.create_user, values, caller, settings.open_registration
+    )
 
 
-@router.get("/user/{user_id}", response_model=User, responses={404: {"model": ErrorMessage}})
-async def fetch_user(
-    user_id: Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])], request: Request
+@router.get("/user/me", response_model=User, responses=NEEDS_TOKEN)
+async def fetch_me(caller: CallerId, request: Request) -> Any:
+    """The caller."""
+    return await database(request).read(crud.get_caller, caller)
+
+
+@router.get("/user/{user_id}", response_model=User, responses=NOT_FOUND | NEEDS_TOKEN)
+async def fetch_user(user_id: UserId, caller: CallerId, request: Request) -> Any:
+    """A user: the user themself, or any user for a superuser."""
+    return await database(request).read(crud.get_user, user_id, caller)
+
+
+@router.patch(
+    "/user/{user_id}",
+    response_model=User,
+    responses=NOT_FOUND | NEEDS_TOKEN | UNREADABLE_BODY,
+)
+async def update_user(
+    user_id: UserId, changes: UserUpdate, caller: CallerId, request: Request
 ) -> Any:
-    return await database(request).read(crud.get_user, user_id)
+    """Change names or set a password: the user themself, or a superuser (the way to let a user
+    without a password log in)."""
+    values = await _with_hashed_password(changes.model_dump(exclude_unset=True))
+    return await database(request).write(crud.update_user, user_id, values, caller)

@@ -1,0 +1,100 @@
+"""What an operator reads when something is misconfigured: one line naming the setting, what is
+wrong with it and where it was read from; and Alembic's log saying what it did."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.databases import sqlite_url
+from bench.servers import VENV_BIN, clean_env, run_command, run_script
+from tests.utils.migrations import migrate
+
+LOAD_SETTINGS = "from app.core.config import get_settings; get_settings()"
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("script", ["start.sh", "prestart.sh"])
+def test_a_bad_setting_ends_a_script_with_one_line_and_no_traceback(script: str) -> None:
+    result = run_script(script, clean_env(DB_POOL_SIZE="abc"), timeout=60)
+
+    assert result.returncode == 2, result.stderr
+    assert error_lines(result.stderr) == [
+        "configuration error: DB_POOL_SIZE='abc' (read from the environment): "
+        "Input should be a valid integer, unable to parse string as an integer"
+    ], result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_bad_setting_in_the_env_file_names_the_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PRESTART_MAX_WAIT=-5\n")
+
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", LOAD_SETTINGS],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert error_lines(result.stderr) == [
+        f"configuration error: PRESTART_MAX_WAIT='-5' (read from {env_file}): "
+        "Input should be greater than or equal to 0"
+    ], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 32 bytes long"),
+        (
+            {"SECRET_KEY": "change-me-to-a-random-string-of-at-least-32-bytes"},
+            "SECRET_KEY is the placeholder from .env.example; set a random one",
+        ),
+        ({}, "SECRET_KEY is required in production"),
+    ],
+    ids=["short", "placeholder", "missing"],
+)
+def test_an_unsafe_secret_in_production_is_one_line_that_never_prints_it(
+    settings: dict[str, str], message: str
+) -> None:
+    env = clean_env(ENVIRONMENT="production", FIRST_SUPERUSER_PASSWORD="real one", **settings)
+
+    result = run_command([str(VENV_BIN / "python"), "-c", LOAD_SETTINGS], env, timeout=60)
+
+    assert result.returncode == 2, result.stderr
+    [line] = error_lines(result.stderr)
+    assert line.startswith(f"configuration error: {message} (read from "), line
+    secret = settings.get("SECRET_KEY")
+    assert secret is None or secret not in line.split("(read from")[0].replace(message, "")
+
+
+def test_alembic_current_reports_the_revision_without_claiming_a_migration(
+    tmp_path: Path,
+) -> None:
+    url = sqlite_url(tmp_path / "current.db")
+    migrate(url)
+
+    result = run_command(["alembic", "current"], clean_env(DATABASE_URL=url), timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert "migrated" not in result.stderr, result.stderr
+    assert f"database {url} at revision" in result.stderr, result.stderr
+
+
+def test_alembic_upgrade_reports_the_revisions_before_and_after(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "upgrade.db")
+
+    first = run_command(["alembic", "upgrade", "head"], clean_env(DATABASE_URL=url), 60)
+    again = run_command(["alembic", "upgrade", "head"], clean_env(DATABASE_URL=url), 60)
+
+    assert "from revision None to" in first.stderr, first.stderr
+    assert "migrated" not in again.stderr, again.stderr
+    assert " at revision " in again.stderr, again.stderr
