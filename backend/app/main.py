@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app.api.docs import serve_docs
 from app.api.errors import register_error_handlers
 from app.api.main import api_routes
 from app.core.config import Settings, get_settings, mask_password
@@ -53,8 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         routes=api_routes(),
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        # FastAPI's own doc pages load their assets from third-party hosts; `serve_docs` below
+        # serves the same pages from files shipped with the app.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
         max_body_size=settings.MAX_BODY_SIZE,
         # FastAPI's native OpenTelemetry looks for configured providers on every request, at a
@@ -68,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Content-Type"],
         )
+    if docs:
+        serve_docs(app, docs_url="/docs", redoc_url="/redoc")
     register_error_handlers(app)
     return app
 
