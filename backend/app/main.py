@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.api.body_limit import BodySizeLimit
+from app.api.docs import serve_docs
 from app.api.errors import register_error_handlers
 from app.api.main import api_routes
 from app.core.config import Settings, get_settings, mask_password
@@ -56,8 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         routes=api_routes(),
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        # FastAPI's own doc pages load their assets from third-party hosts; `serve_docs` below
+        # serves the same pages from files shipped with the app.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
         # FastAPI's native OpenTelemetry looks for configured providers on every request, at a
         # measurable cost (docs/performance.md); the app ships no OpenTelemetry SDK.
@@ -75,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    if docs:
+        serve_docs(app, docs_url="/docs", redoc_url="/redoc")
     register_error_handlers(app)
     return app
 
