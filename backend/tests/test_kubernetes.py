@@ -260,9 +260,8 @@ def test_selectors_match_the_pod_template_labels(overlay: str) -> None:
     for policy in of_kind(resources, "NetworkPolicy"):
         assert any(matches(policy["spec"]["podSelector"], labels) for labels in pods), policy
     # The Job's pods must not pass for the app's: the Service would send them requests.
-    assert not matches(
-        deployment(resources)["spec"]["selector"], job(resources)["metadata"]["labels"]
-    )
+    job_pods = job(resources)["spec"]["template"]["metadata"]["labels"]
+    assert not matches(deployment(resources)["spec"]["selector"], job_pods)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
