@@ -1,4 +1,5 @@
-"""Runs the migrations against the database the app's settings name.
+"""Runs the migrations against the database the app's settings name for prestart
+(MIGRATION_DATABASE_URL when set, else the app's database).
 
 Tests pass a URL of their own through `config.attributes["database_url"]`.
 """
@@ -26,7 +27,7 @@ target_metadata = Base.metadata
 
 def database_url() -> str:
     url = config.attributes.get("database_url")
-    return str(url) if url else get_settings().database_url
+    return str(url) if url else get_settings().migration_database_url
 
 
 def configure(**options: object) -> None:

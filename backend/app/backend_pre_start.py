@@ -93,7 +93,7 @@ def wait_for_database(settings: Settings) -> None:
 
 
 def main() -> int:
-    settings = get_settings()
+    settings = get_settings().for_prestart()
     configure_logging(settings.LOG_LEVEL)
     url = mask_password(settings.database_url)
     logger.info("waiting for database %s (at most %ss)", url, settings.PRESTART_MAX_WAIT)

@@ -36,7 +36,7 @@ def init(settings: Settings) -> int:
 
 
 def main() -> None:
-    settings = get_settings()
+    settings = get_settings().for_prestart()
     configure_logging(settings.LOG_LEVEL)
     added = init(settings)
     if added:

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     POSTGRES_USER: str = "postgres"
     POSTGRES_PASSWORD: str = ""
     POSTGRES_DB: str = "app"
+    # The prestart steps (wait, migrate, seed) connect here when set: a direct URL to the database,
+    # never through a transaction-mode pooler. The app keeps DATABASE_URL.
+    MIGRATION_DATABASE_URL: str | None = None
 
     # Connection pool of each worker (PostgreSQL only; SQLite uses one connection per thread).
     DB_POOL_SIZE: int = Field(default=5, ge=1)
@@ -68,6 +71,8 @@ class Settings(BaseSettings):
     DB_CONNECT_TIMEOUT: int = Field(default=5, ge=1, description="seconds to open a connection")
     DB_STATEMENT_TIMEOUT_MS: int = Field(default=5000, ge=0, description="0 disables")
     SQLITE_BUSY_TIMEOUT_MS: int = Field(default=5000, ge=0)
+    # App instances (pods, hosts) sharing the database, each with its own workers and pools.
+    APP_REPLICAS: int = Field(default=1, ge=1)
 
     # Authentication
     SECRET_KEY: SecretStr | None = None
@@ -165,6 +170,17 @@ class Settings(BaseSettings):
                 database=self.POSTGRES_DB,
             ).render_as_string(hide_password=False)
         return "sqlite:///./example.db"
+
+    @property
+    def migration_database_url(self) -> str:
+        """Where the prestart steps connect: MIGRATION_DATABASE_URL, else the app's database."""
+        if self.MIGRATION_DATABASE_URL:
+            return normalise_database_url(self.MIGRATION_DATABASE_URL)
+        return self.database_url
+
+    def for_prestart(self) -> "Settings":
+        """These settings with the database the prestart steps use as the one to connect to."""
+        return self.model_copy(update={"DATABASE_URL": self.migration_database_url})
 
 
 @lru_cache

@@ -1,8 +1,10 @@
 """Start-up check: can the database hold every worker's connection pool at once?
 
-Each gunicorn worker owns a pool of up to DB_POOL_SIZE + DB_MAX_OVERFLOW connections. When all
-of them together exceed what PostgreSQL accepts, requests fail under load with "too many
-clients" instead of waiting for a pooled connection, so the app says so when it starts.
+Each gunicorn worker owns a pool of up to DB_POOL_SIZE + DB_MAX_OVERFLOW connections, and
+APP_REPLICAS instances of the app (pods, hosts) each run WEB_CONCURRENCY workers; the prestart
+job may connect at the same time. When all of them together exceed what PostgreSQL accepts,
+requests fail under load with "too many clients" instead of waiting for a pooled connection, so
+the app says so when it starts.
 """
 
 import logging
@@ -15,6 +17,10 @@ from app.core.config import Settings
 
 logger = logging.getLogger(__name__)
 
+# The prestart job (wait, migrate, seed) holds one connection at a time, and a rollout may run it
+# while the app serves.
+PRESTART_CONNECTIONS = 1
+
 
 def serving_workers(settings: Settings) -> int:
     """Worker processes sharing the database: gunicorn.conf.py exports WEB_CONCURRENCY."""
@@ -22,6 +28,11 @@ def serving_workers(settings: Settings) -> int:
         return settings.WEB_CONCURRENCY
     exported = os.environ.get("WEB_CONCURRENCY", "")
     return int(exported) if exported.isdigit() and int(exported) > 0 else 1
+
+
+def pool_connections(settings: Settings, workers: int) -> int:
+    """Connections the pools of every replica's workers may hold at once."""
+    return settings.APP_REPLICAS * workers * (settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW)
 
 
 def connection_limit(connection: Connection) -> tuple[int, int]:
@@ -38,7 +49,8 @@ def connection_limit(connection: Connection) -> tuple[int, int]:
 
 
 def warn_if_pools_exceed_database_limit(engine: Engine, settings: Settings) -> None:
-    """Log a warning when workers x (pool size + overflow) exceeds the database's limit.
+    """Log a warning when replicas x workers x (pool size + overflow) + the prestart job's
+    connection exceeds the database's limit.
 
     PostgreSQL only. A database that cannot be reached is logged and skipped: the worker starts
     anyway and /health/ready reports the outage.
@@ -46,8 +58,7 @@ def warn_if_pools_exceed_database_limit(engine: Engine, settings: Settings) -> N
     if engine.dialect.name != "postgresql":
         return
     workers = serving_workers(settings)
-    per_worker = settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW
-    demand = workers * per_worker
+    pools = pool_connections(settings, workers)
     try:
         with engine.connect() as connection:
             max_connections, reserved = connection_limit(connection)
@@ -57,16 +68,19 @@ def warn_if_pools_exceed_database_limit(engine: Engine, settings: Settings) -> N
         )
         return
     available = max_connections - reserved
-    if demand > available:
+    if pools + PRESTART_CONNECTIONS > available:
         logger.warning(
-            "connection pools may exceed the database: %d workers x (DB_POOL_SIZE %d + "
-            "DB_MAX_OVERFLOW %d) = %d connections, but max_connections is %d with %d reserved "
-            "for superusers; lower WEB_CONCURRENCY, DB_POOL_SIZE or DB_MAX_OVERFLOW, or raise "
+            "connection pools may exceed the database: %d replicas (APP_REPLICAS) x %d workers x "
+            "(DB_POOL_SIZE %d + DB_MAX_OVERFLOW %d) = %d connections, plus %d for the prestart "
+            "job, but max_connections is %d with %d reserved for superusers; lower "
+            "WEB_CONCURRENCY, DB_POOL_SIZE or DB_MAX_OVERFLOW, run fewer replicas, or raise "
             "max_connections",
+            settings.APP_REPLICAS,
             workers,
             settings.DB_POOL_SIZE,
             settings.DB_MAX_OVERFLOW,
-            demand,
+            pools,
+            PRESTART_CONNECTIONS,
             max_connections,
             reserved,
         )
