@@ -23,13 +23,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    if op.get_context().dialect.name == "postgresql":
+        # ALTER TABLE waits for the lock behind any open transaction on "user", and every query
+        # waits behind it: give up after a few seconds instead (the job can be run again).
+        op.execute("SET LOCAL lock_timeout = '5s'")
     op.add_column("user", sa.Column("hashed_password", sa.String(length=256), nullable=True))
     op.create_table(
         "login_failure",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account", sa.String(length=256), nullable=False),
         sa.Column("client", sa.String(length=64), nullable=False),
-        sa.Column("failed_at", sa.DateTime(), nullable=False),
+        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failure")),
     )
     op.create_index(op.f("ix_login_failure_account"), "login_failure", ["account"])
@@ -39,7 +43,7 @@ def upgrade() -> None:
         "seed",
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("superuser_email", sa.String(length=256), nullable=False),
-        sa.Column("seeded_at", sa.DateTime(), nullable=False),
+        sa.Column("seeded_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_seed")),
     )
     user = sa.table("user", sa.column("id"), sa.column("email"), sa.column("is_superuser"))

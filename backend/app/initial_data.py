@@ -1,6 +1,7 @@
 """Prestart step 3: seed the database, once, in one transaction (all of it or nothing)."""
 
 import logging
+import sys
 
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
@@ -11,9 +12,15 @@ from app.recipe_data import RECIPES
 logger = logging.getLogger("app.initial_data")
 
 
+class MissingSuperuserPassword(Exception):
+    """Production creates no superuser that cannot log in."""
+
+
 def init(settings: Settings) -> int:
     def superuser_password_hash() -> str | None:
         if settings.FIRST_SUPERUSER_PASSWORD is None:
+            if settings.ENVIRONMENT == "production":
+                raise MissingSuperuserPassword
             return None
         # Imported here: a database seeded already (every prestart but the first) needs no
         # password hashing, so the job skips loading it.
@@ -35,15 +42,24 @@ def init(settings: Settings) -> int:
         engine.dispose()
 
 
-def main() -> None:
+def main() -> int:
     settings = get_settings().for_prestart()
     configure_logging(settings.LOG_LEVEL)
-    added = init(settings)
+    try:
+        added = init(settings)
+    except MissingSuperuserPassword:
+        logger.error(
+            "FIRST_SUPERUSER_PASSWORD is required in production to create the first superuser "
+            "(%s); nothing was seeded",
+            settings.FIRST_SUPERUSER,
+        )
+        return 1
     if added:
         logger.info("initial data inserted (%d rows)", added)
     else:
         logger.info("initial data: already seeded, nothing to do")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -523,7 +523,7 @@ def test_settings_refuse_unsafe_secrets_in_production() -> None:
     ]:
         with pytest.raises(ValueError, match=problem):
             Settings(_env_file=None, **base, SECRET_KEY=secret_key)
-    with pytest.raises(ValueError, match="FIRST_SUPERUSER_PASSWORD is required"):
-        Settings(_env_file=None, ENVIRONMENT="production", SECRET_KEY="k" * 32)
+    with pytest.raises(ValueError, match="FIRST_SUPERUSER_PASSWORD is the placeholder"):
+        Settings(_env_file=None, **base, SECRET_KEY="k" * 32, FIRST_SUPERUSER_PASSWORD="change-me")
     accepted = Settings(_env_file=None, **base, SECRET_KEY="k" * 32)
     assert accepted.signing_key == "k" * 32

@@ -14,13 +14,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,9 +29,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from app.api.main import api_routes
-from app.core.config import Settings, normalise_database_url
+from app.core.config import PLACEHOLDER_SECRET_KEY, Settings, normalise_database_url
 from app.db.capacity import PRESTART_CONNECTIONS
 from app.db.migrations import PROJECT_ROOT, head_revision
+from bench.databases import throwaway_database
+from bench.servers import free_port, http_status, wait_until
 
 KUBERNETES = PROJECT_ROOT / "deploy" / "kubernetes"
 OVERLAYS = sorted(path.name for path in (KUBERNETES / "overlays").iterdir() if path.is_dir())
@@ -49,9 +46,15 @@ BIN = Path(sys.executable).parent
 APP = {"app.kubernetes.io/name": "recipe-api", "app.kubernetes.io/component": "app"}
 MIGRATE = {"app.kubernetes.io/name": "recipe-api", "app.kubernetes.io/component": "migrate"}
 # The Secret production creates out of band (docs/kubernetes.md), and the keys pods read from it.
-PRODUCTION_SECRET = "recipe-api-database"
-PRODUCTION_SECRET_KEYS = {"DATABASE_URL", "MIGRATION_DATABASE_URL"}
+PRODUCTION_SECRET = "recipe-api-secrets"
+PRODUCTION_SECRET_KEYS = {
+    "DATABASE_URL",
+    "MIGRATION_DATABASE_URL",
+    "SECRET_KEY",
+    "FIRST_SUPERUSER_PASSWORD",
+}
 PLACEHOLDER_PASSWORD = "change-me"
+SIGNING_KEY = "a signing key of thirty-two bytes or more"
 # Resident memory of one gunicorn process under load, as measured (docs/kubernetes.md).
 PROCESS_RSS_MIB = 85
 # PostgreSQL's defaults: max_connections, and superuser_reserved_connections.
@@ -403,22 +406,23 @@ def test_every_variable_the_app_pods_get_is_a_setting(overlay: str) -> None:
             names |= set(config_maps[source["configMapRef"]["name"]]["data"])
         assert sorted(names - known) == [], f"{workload['metadata']['name']}: unknown settings"
     settings = settings_map(resources)
-    # Every value parses as the app will parse it.
-    Settings.model_validate(settings)
+    # Every value parses as the app will parse it, with the Secret's keys beside it.
+    Settings.model_validate({**settings, "SECRET_KEY": "a signing key of thirty-two bytes"})
     assert "WEB_CONCURRENCY" in settings, "a pod sees the node's CPUs: set the worker count"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_no_secret_in_settings_and_no_secret_value_committed(overlay: str) -> None:
     resources = rendered(overlay)
-    secret_names = {"POSTGRES_PASSWORD", "DATABASE_URL", "MIGRATION_DATABASE_URL"}
+    secret_names = {"POSTGRES_PASSWORD", *PRODUCTION_SECRET_KEYS}
     assert not secret_names & set(settings_map(resources)), "secrets belong in a Secret"
     for secret in of_kind(resources, "Secret"):
         assert overlay == "dev", "production's Secret is created out of band, never rendered"
         for key, value in secret.get("data", {}).items():
             decoded = base64.b64decode(value).decode()
             password = make_url(decoded).password if "://" in decoded else decoded
-            assert password == PLACEHOLDER_PASSWORD, f"{key} holds more than the placeholder"
+            placeholders = {PLACEHOLDER_PASSWORD, PLACEHOLDER_SECRET_KEY}
+            assert password in placeholders, f"{key} holds more than a placeholder"
     for workload in app_image_workloads(resources):
         for variable in container(workload).get("env", []):
             assert "value" not in variable or variable["name"] not in secret_names, variable
@@ -588,31 +592,6 @@ def test_network_policies_admit_the_ingress_to_the_app_and_the_app_to_the_databa
 # --- The pods' commands against PostgreSQL ---------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
-    name = f"recipes_k8s_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_database_url(admin_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield (
-            make_url(normalise_database_url(admin_url))
-            .set(database=name)
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def pod_environment(
     resources: list[dict[str, Any]], workload: dict[str, Any], secrets: dict[str, str], home: Path
 ) -> dict[str, str]:
@@ -621,7 +600,6 @@ def pod_environment(
     config_maps = {c["metadata"]["name"]: c["data"] for c in of_kind(resources, "ConfigMap")}
     env = {
         "PATH": f"{BIN}{os.pathsep}/usr/bin:/bin",
-        "PYTHONPATH": str(PROJECT_ROOT / "backend"),
         "PYTHONUNBUFFERED": "1",
         "HOME": str(home),
     }
@@ -643,19 +621,6 @@ def run_job(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def wait_for_status(url: str, status: int, timeout: float) -> httpx.Response | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(url, timeout=5)
-            if response.status_code == status:
-                return response
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    return None
-
-
 @pytest.mark.slow
 def test_production_pods_commands_migrate_then_serve_on_postgres(
     postgres_admin_url: str, tmp_path: Path
@@ -665,9 +630,12 @@ def test_production_pods_commands_migrate_then_serve_on_postgres(
     then the same pods turn ready without a restart. A second run of the Job changes nothing."""
     resources = rendered("production")
     port = free_port()
-    with throwaway_database(postgres_admin_url) as url:
+    with throwaway_database(postgres_admin_url, prefix="recipes_k8s") as url:
         app_env = pod_environment(
-            resources, deployment(resources), {"DATABASE_URL": url}, tmp_path / "no-home"
+            resources,
+            deployment(resources),
+            {"DATABASE_URL": url, "SECRET_KEY": SIGNING_KEY},
+            tmp_path / "no-home",
         )
         # Loopback, a free port: the pod's address and port 8001 are the container's own.
         app_env |= {"HOST": "127.0.0.1", "PORT": str(port)}
@@ -677,6 +645,8 @@ def test_production_pods_commands_migrate_then_serve_on_postgres(
             {
                 "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/pooler",
                 "MIGRATION_DATABASE_URL": url,
+                "SECRET_KEY": SIGNING_KEY,
+                "FIRST_SUPERUSER_PASSWORD": "the first superuser's password",
             },
             tmp_path / "no-home",
         )
@@ -694,7 +664,8 @@ def test_production_pods_commands_migrate_then_serve_on_postgres(
             )
         base = f"http://127.0.0.1:{port}"
         try:
-            assert wait_for_status(base + "/health", 200, timeout=60), log_path.read_text()
+            alive = wait_until(lambda: http_status(base + "/health") == 200, timeout=60)
+            assert alive, log_path.read_text()
             unready = httpx.get(base + "/health/ready", timeout=10)
             assert unready.status_code == 503, unready.text
             assert "run the migrations" in unready.json()["detail"], unready.text
@@ -702,19 +673,21 @@ def test_production_pods_commands_migrate_then_serve_on_postgres(
             first = run_job(job_env)
             output = first.stdout + first.stderr
             assert first.returncode == 0, output
-            assert f"database now at revision {head_revision()} (was None)" in output, output
+            assert f"from revision None to {head_revision()}" in output, output
             assert f"/{make_url(url).database}" in output, "the Job names the database it uses"
             assert "pooler" not in output, output
 
-            ready = wait_for_status(base + "/health/ready", 200, timeout=30)
-            assert ready is not None, log_path.read_text()
-            assert ready.json()["revision"] == head_revision()
+            ready = wait_until(lambda: http_status(base + "/health/ready") == 200, timeout=30)
+            assert ready, log_path.read_text()
+            readiness = httpx.get(base + "/health/ready", timeout=10).json()
+            assert readiness["revision"] == head_revision()
             recipe = httpx.get(base + "/recipe/1", timeout=10)
             assert recipe.status_code == 200, recipe.text
 
             again = run_job(job_env)
             assert again.returncode == 0, again.stdout + again.stderr
-            assert f"now at revision {head_revision()} (was {head_revision()})" in again.stderr
+            assert f" at revision {head_revision()}" in again.stderr, again.stderr
+            assert "migrated" not in again.stderr, again.stderr
         finally:
             if app.poll() is None:
                 os.killpg(app.pid, signal.SIGTERM)

@@ -3,6 +3,7 @@
 from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, delete, func, select, update
 from sqlalchemy.exc import DataError, StatementError
 
@@ -10,7 +11,7 @@ from app.core.config import Settings
 from app.core.security import verify_password
 from app.db.seed import seed_initial_data
 from app.db.session import create_db_engine
-from app.initial_data import init
+from app.initial_data import MissingSuperuserPassword, init
 from app.models import Recipe, Seed, User
 from app.recipe_data import RECIPES
 from bench.databases import throwaway_database
@@ -232,3 +233,18 @@ def test_initial_data_init_seeds_the_configured_superuser_once(database_url: str
         assert {row[3] for row in recipes(engine)} == {"chef@example.com"}
     finally:
         engine.dispose()
+
+
+def test_production_creates_no_superuser_without_a_password(database_url: str) -> None:
+    production = settings_for(database_url, ENVIRONMENT="production", SECRET_KEY="k" * 32)
+
+    with pytest.raises(MissingSuperuserPassword):
+        init(production)
+
+    engine = create_engine(database_url)
+    try:
+        assert count_rows(engine) == (0, 0, 0)
+    finally:
+        engine.dispose()
+    with_password = production.model_copy(update={"FIRST_SUPERUSER_PASSWORD": SecretStr("pw!")})
+    assert init(with_password) == 4

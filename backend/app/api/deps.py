@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from app.core.errors import NotAuthenticated
 from app.core.security import InvalidToken, TokenSigner
 from app.db.database import Database
+from app.schemas.types import MAX_ID
 
 # auto_error=False: a missing token is answered by NotAuthenticated, in the API's one JSON shape.
 bearer_token = OAuth2PasswordBearer(tokenUrl="/login/access-token", auto_error=False)
@@ -51,4 +52,6 @@ def optional_caller_id(
 
 
 CallerId = Annotated[int, Depends(caller_id)]
+# An id in a path: a 32-bit key, so a larger number is a 422, not an overflow in the query.
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])]
 OptionalCallerId = Annotated[int | None, Depends(optional_caller_id)]

@@ -30,11 +30,14 @@ UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
 DATABASE_UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorMessage, "description": "Database unreachable or too slow; retry shortly"}
 }
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}
 # Routes that need a bearer token.
 NEEDS_TOKEN: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorMessage, "description": "No token, or one that is invalid or expired"},
     403: {"model": ErrorMessage, "description": "The caller may not do this"},
 }
+# A route that changes a resource named in its path, with a body.
+CHANGE_RESPONSES = NOT_FOUND | NEEDS_TOKEN | UNREADABLE_BODY
 
 
 async def app_error_handler(_request: Request, exc: Exception) -> JSONResponse:

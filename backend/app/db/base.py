@@ -1,9 +1,10 @@
 """The declarative base every table derives from."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
 # Deterministic constraint names, so migrations name what they drop and stay portable between
@@ -38,3 +39,25 @@ def autogenerate_filter(dialect: str) -> Callable[[Any, str | None, str, bool, A
         return dialects is None or dialect in dialects
 
     return include_object
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment in UTC on every database: `timestamp with time zone` on PostgreSQL, a plain
+    datetime holding UTC where the database keeps no offset (SQLite, MariaDB). Aware datetimes
+    go in and come out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("UtcDateTime needs an aware datetime")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base
+from app.db.base import Base, UtcDateTime
 
 
 class LoginFailure(Base):
@@ -15,4 +15,4 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     account: Mapped[str] = mapped_column(String(256), index=True)  # the email tried, lower-cased
     client: Mapped[str] = mapped_column(String(64), index=True)  # the client's address
-    failed_at: Mapped[datetime] = mapped_column(index=True)  # UTC
+    failed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

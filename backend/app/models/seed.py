@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base
+from app.db.base import Base, UtcDateTime
 
 
 class Seed(Base):
@@ -14,4 +14,4 @@ class Seed(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     superuser_email: Mapped[str] = mapped_column(String(256))
-    seeded_at: Mapped[datetime]  # UTC
+    seeded_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -8,10 +8,9 @@ from pydantic import (
     JsonValue,
     PlainSerializer,
     UrlConstraints,
-    field_validator,
 )
 
-from app.schemas.types import MAX_TEXT_LENGTH, DbId, Label, Text
+from app.schemas.types import MAX_TEXT_LENGTH, DbId, Label, NotNull, Text
 
 EXAMPLE_RECIPE: dict[str, JsonValue] = {
     "label": "Chicken Vesuvio",
@@ -57,17 +56,10 @@ class RecipeUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"label": "Chicken Vesuvio (v2)"}]}
     )
 
-    label: Label | None = None
+    label: Annotated[Label | None, NotNull] = None
     source: Text | None = None
     url: RecipeUrl | None = None
     submitter_id: DbId | None = None
-
-    @field_validator("label")
-    @classmethod
-    def _label_not_null(cls, value: str | None) -> str | None:
-        if value is None:
-            raise ValueError("label cannot be null")
-        return value
 
 
 class Recipe(BaseModel):

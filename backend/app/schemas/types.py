@@ -31,6 +31,15 @@ def require_visible_character(value: str) -> str:
     return value
 
 
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("cannot be null")
+    return value
+
+
+# For fields a partial update may leave out but not set to null: `Annotated[X | None, NotNull]`.
+NotNull = AfterValidator(_not_null)
+
 Text = Annotated[
     str,
     StringConstraints(max_length=MAX_TEXT_LENGTH),

@@ -1,8 +1,8 @@
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
-from app.schemas.types import MAX_TEXT_LENGTH, Password, Text
+from app.schemas.types import MAX_TEXT_LENGTH, NotNull, Password, Text
 
 
 def _lowercase(value: str) -> str:
@@ -43,14 +43,7 @@ class UserUpdate(BaseModel):
 
     first_name: Text | None = None
     surname: Text | None = None
-    password: Password | None = None
-
-    @field_validator("password")
-    @classmethod
-    def _password_not_null(cls, value: str | None) -> str | None:
-        if value is None:
-            raise ValueError("password cannot be null")
-        return value
+    password: Annotated[Password | None, NotNull] = None
 
 
 class User(BaseModel):

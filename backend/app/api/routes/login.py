@@ -57,7 +57,7 @@ async def login_access_token(
     db = database(request)
     account = username.strip().lower()
     client = request.client.host if request.client else "unknown"
-    now = datetime.now(UTC).replace(tzinfo=None)  # stored as naive UTC on every database
+    now = datetime.now(UTC)
     since = now - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
     state = await db.read(crud.login_state, account, client, since)
     retry_after = _retry_after(state, now, settings)

@@ -1,18 +1,16 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import AfterValidator, StringConstraints
 
-from app.api.deps import CallerId, database
-from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE, NEEDS_TOKEN, UNREADABLE_BODY
+from app.api import errors
+from app.api.deps import CallerId, PathId, database
 from app.crud import recipe as crud
-from app.schemas.errors import ErrorMessage
 from app.schemas.recipe import Recipe, RecipeCreate, RecipePage, RecipeSearchResults, RecipeUpdate
 from app.schemas.types import MAX_ID, MAX_TEXT_LENGTH, reject_unstorable_text
 
-router = APIRouter(tags=["recipes"], responses=DATABASE_UNAVAILABLE_RESPONSE)
+router = APIRouter(tags=["recipes"], responses=errors.DATABASE_UNAVAILABLE_RESPONSE)
 
-RecipeId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])]
 # Constraints on the string itself, so that their messages speak of characters.
 Keyword = Annotated[
     str,
@@ -20,11 +18,10 @@ Keyword = Annotated[
     # Validated as part of the query, so a NUL in it is a 422 (raised in the body: a 500).
     AfterValidator(reject_unstorable_text),
 ]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}
 
 
-@router.get("/recipe/{recipe_id}", response_model=Recipe, responses=NOT_FOUND)
-async def fetch_recipe(recipe_id: RecipeId, request: Request) -> Any:
+@router.get("/recipe/{recipe_id}", response_model=Recipe, responses=errors.NOT_FOUND)
+async def fetch_recipe(recipe_id: PathId, request: Request) -> Any:
     """One recipe by its id."""
     return await database(request).read(crud.get_recipe, recipe_id)
 
@@ -54,30 +51,26 @@ async def search_recipes(
     "/recipe/",
     status_code=status.HTTP_201_CREATED,
     response_model=Recipe,
-    responses=NEEDS_TOKEN | UNREADABLE_BODY,
+    responses=errors.NEEDS_TOKEN | errors.UNREADABLE_BODY,
 )
 async def create_recipe(recipe_in: RecipeCreate, caller: CallerId, request: Request) -> Any:
     """Store a new recipe, submitted by the caller; a superuser may name another submitter."""
     return await database(request).write(crud.create_recipe, recipe_in, caller)
 
 
-@router.patch(
-    "/recipe/{recipe_id}",
-    response_model=Recipe,
-    responses=NOT_FOUND | NEEDS_TOKEN | UNREADABLE_BODY,
-)
-async def update_recipe(
-    recipe_id: RecipeId, changes: RecipeUpdate, caller: CallerId, request: Request
-) -> Any:
-    """Change only the fields present in the payload: the recipe's submitter or a superuser."""
-    return await database(request).write(crud.update_recipe, recipe_id, changes, caller)
-
-
 @router.delete(
     "/recipe/{recipe_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=NOT_FOUND | NEEDS_TOKEN,
+    responses=errors.NOT_FOUND | errors.NEEDS_TOKEN,
 )
-async def delete_recipe(recipe_id: RecipeId, caller: CallerId, request: Request) -> None:
+async def delete_recipe(recipe_id: PathId, caller: CallerId, request: Request) -> None:
     """Delete a recipe: its submitter or a superuser."""
     await database(request).write(crud.delete_recipe, recipe_id, caller)
+
+
+@router.patch("/recipe/{recipe_id}", response_model=Recipe, responses=errors.CHANGE_RESPONSES)
+async def update_recipe(
+    recipe_id: PathId, changes: RecipeUpdate, caller: CallerId, request: Request
+) -> Any:
+    """Change only the fields present in the payload: the recipe's submitter or a superuser."""
+    return await database(request).write(crud.update_recipe, recipe_id, changes, caller)

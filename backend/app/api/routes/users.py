@@ -1,21 +1,17 @@
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
 
-from app.api.deps import CallerId, OptionalCallerId, database
-from app.api.errors import DATABASE_UNAVAILABLE_RESPONSE, NEEDS_TOKEN, UNREADABLE_BODY
+from app.api import errors
+from app.api.deps import CallerId, OptionalCallerId, PathId, database
 from app.core.config import Settings
 from app.core.security import hash_password
 from app.crud import user as crud
 from app.schemas.errors import ErrorMessage
-from app.schemas.types import MAX_ID
 from app.schemas.user import User, UserCreate, UserUpdate
 
-router = APIRouter(tags=["users"], responses=DATABASE_UNAVAILABLE_RESPONSE)
-
-UserId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}
+router = APIRouter(tags=["users"], responses=errors.DATABASE_UNAVAILABLE_RESPONSE)
 
 
 async def _with_hashed_password(values: dict[str, Any]) -> dict[str, Any]:
@@ -33,8 +29,8 @@ async def _with_hashed_password(values: dict[str, Any]) -> dict[str, Any]:
     response_model=User,
     responses={
         409: {"model": ErrorMessage, "description": "Email already registered"},
-        **NEEDS_TOKEN,
-        **UNREADABLE_BODY,
+        **errors.NEEDS_TOKEN,
+        **errors.UNREADABLE_BODY,
     },
 )
 async def create_user(user_in: UserCreate, caller: OptionalCallerId, request: Request) -> Any:
@@ -47,25 +43,21 @@ async def create_user(user_in: UserCreate, caller: OptionalCallerId, request: Re
     )
 
 
-@router.get("/user/me", response_model=User, responses=NEEDS_TOKEN)
+@router.get("/user/me", response_model=User, responses=errors.NEEDS_TOKEN)
 async def fetch_me(caller: CallerId, request: Request) -> Any:
     """The caller."""
     return await database(request).read(crud.get_caller, caller)
 
 
-@router.get("/user/{user_id}", response_model=User, responses=NOT_FOUND | NEEDS_TOKEN)
-async def fetch_user(user_id: UserId, caller: CallerId, request: Request) -> Any:
+@router.get("/user/{user_id}", response_model=User, responses=errors.NOT_FOUND | errors.NEEDS_TOKEN)
+async def fetch_user(user_id: PathId, caller: CallerId, request: Request) -> Any:
     """A user: the user themself, or any user for a superuser."""
     return await database(request).read(crud.get_user, user_id, caller)
 
 
-@router.patch(
-    "/user/{user_id}",
-    response_model=User,
-    responses=NOT_FOUND | NEEDS_TOKEN | UNREADABLE_BODY,
-)
+@router.patch("/user/{user_id}", response_model=User, responses=errors.CHANGE_RESPONSES)
 async def update_user(
-    user_id: UserId, changes: UserUpdate, caller: CallerId, request: Request
+    user_id: PathId, changes: UserUpdate, caller: CallerId, request: Request
 ) -> Any:
     """Change names or set a password: the user themself, or a superuser (the way to let a user
     without a password log in)."""
