@@ -524,6 +524,6 @@ def test_settings_refuse_unsafe_secrets_in_production() -> None:
         with pytest.raises(ValueError, match=problem):
             Settings(_env_file=None, **base, SECRET_KEY=secret_key)
     with pytest.raises(ValueError, match="FIRST_SUPERUSER_PASSWORD is the placeholder"):
-        Settings(_env_file=None, **base, SECRET_KEY="k" * 32, FIRST_SUPERUSER_PASSWORD="change-me")
+        Settings(**{**base, "FIRST_SUPERUSER_PASSWORD": "change-me"}, SECRET_KEY="k" * 32)
     accepted = Settings(_env_file=None, **base, SECRET_KEY="k" * 32)
     assert accepted.signing_key == "k" * 32
