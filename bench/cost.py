@@ -158,6 +158,8 @@ def run_child(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instructions", action="store_true", help="count with valgrind")
+    parser.add_argument("--scenario", choices=["get", "post"], help="only this scenario")
+    parser.add_argument("--app", choices=["stack", "ceiling"], help="only this app")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -172,7 +174,11 @@ def main() -> None:
         run_prestart(database_url)
         print(f"{'scenario':<18} {'app':<8} {'cpu us/request':>14} {'instructions/request':>21}")
         for scenario, label in (("get", "GET /recipe/{id}"), ("post", "POST /recipe/")):
+            if args.scenario not in (None, scenario):
+                continue
             for which in ("stack", "ceiling"):
+                if args.app not in (None, which):
+                    continue
                 _, short = run_child(database_url, which, scenario, SHORT, args.instructions)
                 cpu_long, long = run_child(database_url, which, scenario, LONG, args.instructions)
                 per_request = f"{(long - short) / (LONG - SHORT):,.0f}" if long and short else "-"

@@ -89,6 +89,11 @@ def main_table(scenarios: Sequence[dict[str, Any]]) -> str:
     return format_table(MAIN_HEADERS, rows)
 
 
+def round_trip_table(counts: dict[str, dict[str, float]]) -> str:
+    rows = [(name, f"{c['stack']:.1f}", f"{c['ceiling']:.1f}") for name, c in counts.items()]
+    return format_table(("scenario", "stack", "ceiling"), rows)
+
+
 def scale_table(scale: Sequence[dict[str, Any]], prestart: dict[str, Any], rss: float) -> str:
     rows = [
         (f"{s['rows']:,}", s["stack_p50_ms"], s["stack_rare_p50_ms"], s["ceiling_p50_ms"])

@@ -75,8 +75,8 @@ class RoundTripCounter:
     def __init__(self, database_url: str) -> None:
         url = make_url(database_url)
         self.database_url = url
-        self._upstream = (url.host or "127.0.0.1", url.port or _default_port(url.get_backend_name()))
         self._mysql = url.get_backend_name() in ("mysql", "mariadb")
+        self._upstream = (url.host or "127.0.0.1", url.port or (3306 if self._mysql else 5432))
         self._lock = threading.Lock()
         self._count = 0
         self._loop = asyncio.new_event_loop()
@@ -130,7 +130,9 @@ class RoundTripCounter:
         self.port = sock.getsockname()[1]
         self._server = await asyncio.start_server(self._serve, sock=sock)
 
-    async def _serve(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
+    ) -> None:
         try:
             server_in, server_out = await asyncio.open_connection(*self._upstream)
         except OSError:
@@ -157,7 +159,3 @@ async def _pump(
             await sink.drain()
     finally:
         sink.close()
-
-
-def _default_port(backend: str) -> int:
-    return 3306 if backend in ("mysql", "mariadb") else 5432

@@ -1,10 +1,12 @@
 """The benchmark, end to end; `scripts/bench.sh [--quick] [--large]` runs it.
 
 1. A fresh PostgreSQL database: prestart timed on it empty, then up to date (median of rounds).
-2. The stack (`scripts/start.sh`) and the ceiling (`bench/ceiling.py`) under the same gunicorn
-   settings, 2 workers each; recipes bulk-loaded in steps, search latency taken at each step.
+2. The stack (`scripts/start.sh`) and the ceiling (`bench/ceiling.py`, the least work each
+   request needs) under the same gunicorn settings, 2 workers each; recipes bulk-loaded in
+   steps, search latency taken at each step.
 3. Every scenario driven against both, interleaved (stack, ceiling, stack, ceiling, ...).
-4. The GET and POST scenarios again on SQLite.
+4. The round trips each sends the database per request, counted on the wire.
+5. The GET and POST scenarios again on SQLite.
 """
 
 import argparse
@@ -20,11 +22,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import psycopg2
 
 from bench import data, report
 from bench.databases import DEFAULT_ADMIN_URL, libpq_url, throwaway_database
 from bench.load import RunResult, Scenario, run_load, wrk_available
+from bench.roundtrips import RoundTripCounter
 from bench.servers import (
     CEILING_READY,
     PROJECT_ROOT,
@@ -207,6 +211,54 @@ def benchmark_postgres(admin_url: str, plan: Plan, workdir: Path, results: dict[
             scenarios.append(result.summary())
         results["scenarios"] = scenarios
         results["stack_worker_rss_mb"] = stack.worker_rss_mb()
+    with throwaway_database(admin_url, prefix="bench_trips") as database_url:
+        log("round trips per request: stack and ceiling through a counting proxy")
+        run_prestart(database_url)
+        results["round_trips"] = count_round_trips(database_url, workdir)
+
+
+def count_round_trips(database_url: str, workdir: Path, requests: int = 50) -> dict[str, Any]:
+    """Requests the stack and the ceiling send the database per HTTP request of each scenario,
+    counted on the wire (bench/roundtrips.py), after a warm-up that fills their pools."""
+    counter = RoundTripCounter(database_url)
+    counts: dict[str, dict[str, float]] = {scenario.name: {} for scenario in SCENARIOS}
+    try:
+        for server in (
+            launch_stack(counter.url, workdir / "stack-trips.log"),
+            launch_ceiling(counter.url, workdir / "ceiling-trips.log"),
+        ):
+            try:
+                server.wait_ready(CEILING_READY)
+                headers = {}
+                if server.name == "stack":
+                    token = access_token(server.base_url, SUPERUSER, SUPERUSER_PASSWORD)
+                    headers["Authorization"] = f"Bearer {token}"
+                with httpx.Client(base_url=server.base_url, headers=headers) as client:
+                    for scenario in SCENARIOS:
+                        for _ in range(20):
+                            send_once(client, scenario)
+                        counter.reset()
+                        for _ in range(requests):
+                            send_once(client, scenario)
+                        counts[scenario.name][server.name] = counter.count / requests
+            finally:
+                server.stop()
+    finally:
+        counter.close()
+    return counts
+
+
+def send_once(client: httpx.Client, scenario: Scenario) -> None:
+    """One request of the scenario, the way the load generator sends it."""
+    if scenario.kind == "post":
+        body = {"label": "Round trip stew", "source": "bench", "url": None}
+        response = client.post(scenario.path, json=body)
+    elif scenario.kind == "get_by_id":
+        response = client.get(f"{scenario.path}1")
+    else:
+        response = client.get(scenario.path)
+    if response.status_code >= 300:
+        raise RuntimeError(f"{scenario.name} answered {response.status_code}: {response.text}")
 
 
 def benchmark_sqlite(plan: Plan, workdir: Path, results: dict[str, Any]) -> None:
@@ -289,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs)\n"
     )
     print(report.main_table(results["scenarios"]))
+    print("\nRound trips to the database per request (counted on the wire)\n")
+    print(report.round_trip_table(results["round_trips"]))
     print("\nSearch latency by table size (one connection)\n")
     print(report.scale_table(results["search_scale"], results["prestart"], rss))
     if "sqlite" in results:

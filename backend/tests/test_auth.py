@@ -527,3 +527,21 @@ def test_settings_refuse_unsafe_secrets_in_production() -> None:
         Settings(**{**base, "FIRST_SUPERUSER_PASSWORD": "change-me"}, SECRET_KEY="k" * 32)
     accepted = Settings(_env_file=None, **base, SECRET_KEY="k" * 32)
     assert accepted.signing_key == "k" * 32
+
+
+def test_a_remembered_token_still_expires(
+    app: FastAPI, anonymous: TestClient, cook: Account
+) -> None:
+    """The worker remembers a verified token, but checks its expiry on every use."""
+    settings: Settings = app.state.settings
+    signer = TokenSigner(settings.signing_key, timedelta(seconds=1))
+    token = signer.issue(cook.id)
+    app.state.tokens = signer
+    headers = {"Authorization": f"Bearer {token}"}
+
+    first = anonymous.get("/user/me", headers=headers)
+    time.sleep(1.1)
+    later = anonymous.get("/user/me", headers=headers)
+
+    assert first.status_code == 200, first.text
+    assert_401(later, BAD_TOKEN)

@@ -9,6 +9,7 @@ from bench.servers import PROJECT_ROOT, SCRIPTS, VENV_BIN, clean_env
 SCENARIOS = ("GET /recipe/{id}", "GET /search/", "POST /recipe/", "GET /")
 HEADERS = (
     "scenario  stack rps  ceiling rps  ratio",
+    "scenario  stack  ceiling",
     "rows  search p50 ms",
     "prestart",
     "RSS of one stack worker",

@@ -1,5 +1,6 @@
 """Passwords and access tokens: pwdlib (Argon2) and PyJWT, as the FastAPI project template uses."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -35,11 +36,18 @@ class InvalidToken(Exception):
 
 
 class TokenSigner:
-    """Issues and reads the bearer tokens: `sub` is the user's id."""
+    """Issues and reads the bearer tokens: `sub` is the user's id.
 
-    def __init__(self, key: str, lifetime: timedelta) -> None:
+    A client sends the same token with each request until it expires, and checking its
+    signature costs more than the rest of a request's own work (docs/performance.md). So each
+    worker remembers the tokens it has verified (a bounded number, least recently used first
+    out) with their expiry, which is checked on every use.
+    """
+
+    def __init__(self, key: str, lifetime: timedelta, remembered: int = 4096) -> None:
         self._key = key
         self.lifetime = lifetime
+        self._verified = lru_cache(maxsize=remembered)(self._verify)
 
     def issue(self, user_id: int) -> str:
         now = datetime.now(UTC)
@@ -47,10 +55,18 @@ class TokenSigner:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
     def user_id(self, token: str) -> int:
+        user_id, expires_at = self._verified(token)
+        if time.time() >= expires_at:
+            raise InvalidToken("Signature has expired")
+        return user_id
+
+    def _verify(self, token: str) -> tuple[int, float]:
+        """(user id, expiry as a POSIX time) of a token whose signature is this app's; an
+        invalid token raises, and is not remembered."""
         try:
             claims = jwt.decode(
                 token, self._key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
             )
-            return int(claims["sub"])
-        except (jwt.PyJWTError, ValueError) as exc:
+            return int(claims["sub"]), float(claims["exp"])
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise InvalidToken(str(exc)) from exc

@@ -1,11 +1,11 @@
-"""Database work from async routes: one worker-thread hop per request, one transaction in it.
+"""Database work from async routes: one worker-thread hop per request, its unit of work in it.
 
 The driver blocks, so the work must leave the event loop. FastAPI's sync endpoints with a
 `yield` session dependency did that four times per request (dependency entry, endpoint,
 response validation, dependency exit, each an anyio thread hop) and kept the transaction open
 across all of them. Here a route hands its whole unit of work to `Database.read` or
-`Database.write`: one hop on a plain thread pool, and a transaction that lasts only as long as
-its statements (figures in docs/performance.md).
+`Database.write`: one hop on a plain thread pool, with no transaction open across the hops
+(figures in docs/performance.md).
 """
 
 import asyncio
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 P = ParamSpec("P")
@@ -67,9 +68,11 @@ def writer_queue_for(engine: Engine) -> SqliteWriterQueue | None:
 class Database:
     """The app's one way to the database: built in the lifespan, one per worker process.
 
-    A route makes one call, so a request is one transaction; CRUD functions never commit. The
-    commit is done when the call returns, so before any response is sent: a client never sees
-    a 201 for a write that was not committed.
+    A route makes one call with its whole unit of work. The engine's connections are in
+    autocommit (`app/db/session.py`): a statement commits as it runs, so a unit of one statement
+    is one round trip, and every write is committed when the call returns, before any response
+    is sent: a client never sees a 201 for a write that was not committed. CRUD functions never
+    commit.
     """
 
     def __init__(
@@ -94,30 +97,44 @@ class Database:
     async def read(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """`work(connection, *args, **kwargs)` in a worker thread, in one transaction."""
+        """`work(connection, *args, **kwargs)` in a worker thread.
 
-        def in_transaction() -> T:
-            # The thread owns the connection from start to close: if the request is cancelled
-            # meanwhile, the transaction still ends, never half way.
-            with self.engine.begin() as connection:
-                return work(connection, *args, **kwargs)
+        Pooled connections are not checked before use (a round trip each time). One that turns
+        out dead, because the database restarted since it was pooled, fails its statement; the
+        pool then drops every connection as old as it, and the read runs once more, on a new
+        connection: reading twice is harmless. A write is never run twice (its statement may
+        have reached the database): it fails with 503 instead.
+        """
 
-        return await self._in_thread(in_transaction)
+        def unit() -> T:
+            try:
+                return self._run(work, *args, **kwargs)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+            return self._run(work, *args, **kwargs)
+
+        return await self._in_thread(unit)
 
     async def write(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """`work(connection, *args, **kwargs)` in a worker thread, in one transaction: committed
-        when `work` returns, rolled back if it raises. On SQLite it waits for its turn among
-        writers first.
-        """
+        """`work(connection, *args, **kwargs)` in a worker thread; on SQLite it first waits for
+        its turn among writers."""
 
-        def in_transaction() -> T:
-            turn = self._writers.turn() if self._writers else nullcontext()
-            with turn, self.engine.begin() as connection:
-                return work(connection, *args, **kwargs)
+        def unit() -> T:
+            with self._writers.turn() if self._writers else nullcontext():
+                return self._run(work, *args, **kwargs)
 
-        return await self._in_thread(in_transaction)
+        return await self._in_thread(unit)
+
+    def _run(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        # The thread owns the connection from start to close: if the request is cancelled
+        # meanwhile, the unit still ends, never half way.
+        with self.engine.connect() as connection:
+            return work(connection, *args, **kwargs)
 
     async def _in_thread(self, in_transaction: Callable[[], T]) -> T:
         queued = self._executor.submit(in_transaction)

@@ -14,12 +14,24 @@ from app.core.config import Settings
 
 
 def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
-    """An engine tuned for the URL's dialect; `pooled=False` for one-off jobs like prestart."""
+    """An engine tuned for the URL's dialect.
+
+    `pooled=True`, the app's: a pool per worker, its connections in autocommit, so a unit of
+    work of one statement is one round trip (no BEGIN or COMMIT around it), and no liveness
+    check on checkout (`app/db/database.py` handles a connection found dead instead).
+    `pooled=False`, for one-off jobs like prestart: a connection each time, in transactions.
+    """
     url = make_url(settings.database_url)
+    options: dict[str, Any] = {}
+    if pooled:
+        options |= {
+            "isolation_level": "AUTOCOMMIT",
+            # Nothing to roll back when a connection goes back to the pool: no round trip.
+            "skip_autocommit_rollback": True,
+        }
     if url.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(settings, url.render_as_string(hide_password=False))
+        return _create_sqlite_engine(settings, url.render_as_string(hide_password=False), options)
     psycopg2 = url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg2"
-    options: dict[str, Any] = {"pool_pre_ping": True}
     if pooled:
         options |= {
             "pool_size": settings.DB_POOL_SIZE,
@@ -38,9 +50,10 @@ def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
     return create_engine(url, connect_args=connect_args, **options)
 
 
-def _create_sqlite_engine(settings: Settings, url: str) -> Engine:
+def _create_sqlite_engine(settings: Settings, url: str, options: dict[str, Any]) -> Engine:
     engine = create_engine(
         url,
+        **options,
         connect_args={
             # The app's database threads (app/db/database.py) take turns with pooled connections.
             "check_same_thread": False,

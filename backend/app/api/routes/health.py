@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 
 
 @router.get("/health", response_model=Health)
-def liveness() -> Health:
+async def liveness() -> Health:
     """The process answers; the database is not touched, so an outage never restarts workers."""
     return Health(status="ok")
 
