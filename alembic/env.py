@@ -5,16 +5,25 @@ Tests pass a URL of their own through `config.attributes["database_url"]`.
 """
 
 import logging
+from contextlib import ExitStack
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.runtime.migration import MigrationInfo
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 import app.models  # noqa: F401  (registers every table on Base.metadata)
 from app.core.config import get_settings, mask_password
-from app.db.base import Base, autogenerate_filter
-from app.db.locks import lock_for_prestart
+from app.db.base import Base, autogenerate_filter, compare_server_default, is_mysql
+from app.db.locks import prestart_lock
+from app.db.migrations import (
+    HalfAppliedMigration,
+    clear_started,
+    mark_started,
+    pending_revisions,
+    refuse_half_applied,
+)
 from app.db.session import create_db_engine
 
 config = context.config
@@ -39,7 +48,7 @@ def configure(**options: object) -> None:
     context.configure(
         target_metadata=target_metadata,
         compare_type=True,
-        compare_server_default=True,
+        compare_server_default=compare_server_default,
         # Leaves out what a model marks as another database's only (the PostgreSQL trigram index).
         include_object=autogenerate_filter(dialect),
         # SQLite cannot ALTER most things; batch mode recreates the table instead.
@@ -55,15 +64,47 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def destination() -> object:
+    """Where `alembic upgrade/downgrade` goes; None for commands that migrate nothing."""
+    try:
+        return context.get_revision_argument()
+    except KeyError:
+        return None
+
+
 def migrate(connection: Connection) -> None:
-    configure(connection=connection)
-    with context.begin_transaction():
+    # MariaDB/MySQL: which revision runs is recorded outside the migration, on a connection of
+    # its own in autocommit, so that a failure half way is found (app/db/migrations.py).
+    guarded = is_mysql(connection.dialect.name)
+    with ExitStack() as cleanup:
+        marker = None
+        if guarded:
+            marker = cleanup.enter_context(
+                connection.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            )
+        pending: list[str] = []
+
+        def mark_next(*, step: MigrationInfo, **_: object) -> None:
+            """After a revision: the next one is the one in progress."""
+            done = step.up_revision_id
+            if marker is not None and done in pending[:-1]:
+                mark_started(marker, pending[pending.index(done) + 1])
+
         # Two prestart jobs may start at once: the second waits here, then finds nothing to do.
-        lock_for_prestart(connection)
-        migration_context = context.get_context()
-        before = migration_context.get_current_revision()
-        context.run_migrations()
-    after = migration_context.get_current_revision()
+        with prestart_lock(connection):
+            # Configured outside any transaction, so that Alembic commits its own.
+            configure(connection=connection, on_version_apply=mark_next)
+            with context.begin_transaction():
+                before = context.get_context().get_current_revision()
+                if marker is not None:
+                    refuse_half_applied(marker)
+                    pending[:] = pending_revisions(destination(), before)
+                    if pending:
+                        mark_started(marker, pending[0])
+                context.run_migrations()
+            if marker is not None and pending:
+                clear_started(marker)
+            after = context.get_context().get_current_revision()
     url = mask_password(connection.engine.url)
     # Said the same way by every command that runs this file (upgrade, current, check, ...):
     # only a change of revision is reported as a migration.
@@ -93,4 +134,8 @@ def run_migrations_online() -> None:
 if context.is_offline_mode():
     run_migrations_offline()
 else:
-    run_migrations_online()
+    try:
+        run_migrations_online()
+    except HalfAppliedMigration as exc:
+        logger.error("%s", exc)
+        raise SystemExit(1) from None

@@ -5,6 +5,7 @@ import sys
 
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
+from app.db.locks import prestart_lock
 from app.db.seed import seed_initial_data
 from app.db.session import create_db_engine
 from app.recipe_data import RECIPES
@@ -34,7 +35,7 @@ def init(settings: Settings) -> int:
         settings.model_copy(update={"DB_STATEMENT_TIMEOUT_MS": 0}), pooled=False
     )
     try:
-        with engine.begin() as connection:
+        with engine.connect() as connection, prestart_lock(connection), connection.begin():
             return seed_initial_data(
                 connection, settings.FIRST_SUPERUSER, superuser_password_hash, RECIPES
             )

@@ -19,12 +19,20 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
+# Schemes without a driver, as hosting providers hand them out, and the driver each gets.
+DRIVERS = {
+    "postgres": "postgresql+psycopg2",
+    "postgresql": "postgresql+psycopg2",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+
 
 def normalise_database_url(url: str) -> str:
-    """Map the `postgres://` scheme that hosting providers hand out to SQLAlchemy's psycopg2 one."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url.removeprefix(prefix)
+    """`postgres://`, `postgresql://`, `mysql://` and `mariadb://` with their driver spelt out."""
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme in DRIVERS:
+        return f"{DRIVERS[scheme]}://{rest}"
     return url
 
 

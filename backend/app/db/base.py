@@ -61,3 +61,31 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def is_mysql(dialect_name: str) -> bool:
+    """MariaDB or MySQL: SQLAlchemy names the dialect after the URL's scheme."""
+    return dialect_name in ("mysql", "mariadb")
+
+
+def _normalised_default(text: str) -> str:
+    value = text.strip().strip("()").strip("'\"").lower()
+    return {"false": "0", "true": "1"}.get(value, value)
+
+
+def compare_server_default(
+    _context: Any,
+    _inspected_column: Any,
+    _metadata_column: Any,
+    inspected_default: str | None,
+    _metadata_default: Any,
+    rendered_metadata_default: str | None,
+) -> bool | None:
+    """Alembic's `compare_server_default`: a boolean default reads back as `0` on MariaDB and
+    `false` elsewhere; both mean the same, so autogenerate stays clean on every database.
+    Anything else is compared the usual way (None)."""
+    if inspected_default is None or rendered_metadata_default is None:
+        return None
+    if _normalised_default(inspected_default) == _normalised_default(rendered_metadata_default):
+        return False
+    return None

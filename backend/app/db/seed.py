@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select
 
-from app.db.locks import lock_for_prestart
 from app.models import Recipe, Seed, User
 
 logger = logging.getLogger(__name__)
@@ -31,10 +30,9 @@ def seed_initial_data(
     """Insert the starter data in the caller's transaction, unless this database has had it;
     returns how many rows were added.
 
-    Holding the prestart lock makes a concurrent seed wait, then find the record.
-    `superuser_password_hash` is called only when the superuser is created.
+    The caller holds the prestart lock (`app/db/locks.py`), so a concurrent seed waits, then
+    finds the record. `superuser_password_hash` is called only when the superuser is created.
     """
-    lock_for_prestart(connection)
     email = superuser_email.lower()
     seeded = connection.execute(select(seed_table).where(seed_table.c.name == INITIAL)).first()
     if seeded is not None:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
+from app.db.base import is_mysql
 
 
 def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
@@ -47,7 +48,33 @@ def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
         connect_args["application_name"] = "recipe-api"
         if settings.DB_STATEMENT_TIMEOUT_MS:
             connect_args["options"] = f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS}"
+    if is_mysql(url.get_backend_name()):
+        # utf8mb4 whatever the server's or the URL's default: all of Unicode, emoji included.
+        connect_args |= {"charset": "utf8mb4", "connect_timeout": settings.DB_CONNECT_TIMEOUT}
+        engine = create_engine(url, connect_args=connect_args, **options)
+        _configure_mysql_sessions(engine, settings.DB_STATEMENT_TIMEOUT_MS)
+        return engine
     return create_engine(url, connect_args=connect_args, **options)
+
+
+def _configure_mysql_sessions(engine: Engine, statement_timeout_ms: int) -> None:
+    """Each new connection's session: strict about what it stores, in UTC, and with the
+    statement timeout (MariaDB's `max_statement_time`, MySQL's `max_execution_time`)."""
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        assignments = [
+            # A value that does not fit is an error, never silently cut or changed.
+            "sql_mode = CONCAT_WS(',', @@sql_mode, 'STRICT_ALL_TABLES', 'NO_ZERO_DATE')",
+            "time_zone = '+00:00'",
+        ]
+        if statement_timeout_ms:
+            if "mariadb" in dbapi_connection.get_server_info().lower():
+                assignments.append(f"max_statement_time = {statement_timeout_ms / 1000:.3f}")
+            else:
+                assignments.append(f"max_execution_time = {int(statement_timeout_ms)}")
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET SESSION " + ", ".join(assignments))
 
 
 def _create_sqlite_engine(settings: Settings, url: str, options: dict[str, Any]) -> Engine:
