@@ -88,13 +88,18 @@ class Plan:
 
 
 def git_revision() -> str:
-    completed = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """The checkout's revision for the results file; "unknown" outside a git checkout or without
+    git (the test image has neither)."""
+    try:
+        completed = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return "unknown"
     return completed.stdout.strip() or "unknown"
 
 

@@ -98,3 +98,14 @@ def test_ceiling_checks_each_pooled_connection_as_the_stack_does(
         finally:
             admin.close()
             pool.closeall()
+
+
+def test_results_name_an_unknown_revision_where_git_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The test image has no git (nor a .git): the benchmark still writes its results."""
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT))
+    from bench.run import git_revision
+
+    monkeypatch.setenv("PATH", "")
+    assert git_revision() == "unknown"
