@@ -392,9 +392,12 @@ def test_compose_stack_is_db_prestart_app() -> None:
     shared = {k: v for k, v in app["environment"].items() if k != "WEB_CONCURRENCY"}
     assert shared == prestart["environment"]
     assert "WEB_CONCURRENCY" in app["environment"]
-    for key in ("image", "build", "env_file"):
+    for key in ("image", "env_file"):
         assert app[key] == prestart[key], key
-    assert app["build"]["target"] == "runtime"
+    # One service builds the image, so `up --build` builds it once; the other never pulls it.
+    assert prestart["build"]["target"] == "runtime"
+    assert "build" not in app
+    assert app["pull_policy"] == "never"
 
 
 def test_compose_stop_grace_period_outlasts_gunicorn_graceful_timeout() -> None:
