@@ -1,4 +1,4 @@
-"""The container files, checked without a Docker engine (none runs on these machines).
+"""The container files, checked without a Docker engine (test_compose.py runs them on one).
 
 Linters: hadolint on the Dockerfile, shellcheck and `bash -n` on the scripts, the compose files
 against the Compose Specification's JSON schema (the copy vendored in check-jsonschema, pinned by
