@@ -7,9 +7,9 @@ Each test works on a copy of the checkout (its files as a clone has them, plus t
 makes from `.env.example` and a `.git`, which the images must not carry) under a compose project
 name of its own, and takes that project down with its volumes when it ends, passed or failed.
 Builds share the engine's build cache, so only the first one installs the dependencies. The
-copy publishes the app on a port the engine picks (PORTS_FILE), so that a server already on 8001
-does not stop the tests; the HTTP checks run inside the project's network anyway, through
-`docker compose exec` or a one-off container of the app image.
+HTTP checks run inside the project's network, through `docker compose exec` or a one-off
+container of the app image, so the copy publishes no port (PORTS_FILE): a server already on 8001
+does not stop the tests.
 """
 
 import json
@@ -49,12 +49,11 @@ PRODUCTION_FILES = ("docker-compose.yml",)
 TEST_FILES = ("docker-compose.test.yml",)
 PORTS_FILE = "ports.test.yml"
 PORTS_OVERRIDE = """\
-# Written by backend/tests/test_compose.py into its copy of the checkout: the app published on a
-# port the engine picks, on the engine host's loopback.
+# Written by backend/tests/test_compose.py into its copy of the checkout: the tests reach the app
+# inside the project's network, so it publishes no port (8001 may be taken on this machine).
 services:
   app:
-    ports: !override
-      - "127.0.0.1::8001"
+    ports: !reset []
 """
 
 # What a clone does not have: local environments, caches, databases, benchmark results, .env.
