@@ -300,6 +300,30 @@ def stacks(checkout: Path) -> Iterator[Callable[..., Stack]]:
     for stack in reversed(made):
         stack.down()
         assert stack.resources_left() == [], f"{stack.project} left resources behind"
+    remove_images_replaced_by_tests()
+
+
+TEST_PROJECT = re.compile(r"recipe-[a-z]+-[0-9a-f]{8}")
+
+
+def remove_images_replaced_by_tests() -> None:
+    """Compose labels an image with the project that built it, so each test's build gives
+    recipe-api:latest a new id and leaves the one before dangling: remove those (when unused)."""
+    dangling = docker(
+        "images",
+        "--quiet",
+        "--no-trunc",
+        "--filter",
+        "dangling=true",
+        "--filter",
+        "label=com.docker.compose.project",
+    ).split()
+    if not dangling:
+        return
+    for image in json.loads(docker("image", "inspect", *dangling)):
+        project = (image["Config"].get("Labels") or {}).get("com.docker.compose.project", "")
+        if TEST_PROJECT.fullmatch(project):
+            run_command(["docker", "image", "rm", image["Id"]])
 
 
 # --- HTTP inside the project's network -------------------------------------------------------
