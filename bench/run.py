@@ -98,7 +98,7 @@ def git_revision() -> str:
     test image has neither git nor the history)."""
     try:
         completed = run_command(["git", "describe", "--always", "--dirty"])
-    except FileNotFoundError:
+    except OSError:
         return "unknown"
     return completed.stdout.strip() or "unknown"
 

@@ -44,9 +44,11 @@ def postgres_admin_url() -> Iterator[str]:
         yield url
         return
     if _docker_answers():
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.postgres import PostgresContainer
 
-        with PostgresContainer("postgres:17-alpine", driver="psycopg2") as container:
+        # The image docker-compose.yml runs. Leaving the block removes the container (also when
+        # it fails to start), so no reaper container is needed.
+        with PostgresContainer("postgres:17", driver="psycopg2") as container:
             yield container.get_connection_url()
         return
     reason = "PostgreSQL unavailable: set TEST_DATABASE_URL or start a Docker engine"

@@ -58,3 +58,14 @@ def test_cost_per_request_runs_for_the_stack_and_the_ceiling(postgres_admin_url:
             row = next((r for r in rows if " ".join(r[:2]) == scenario and r[2] == app), None)
             assert row is not None, (scenario, app, output)
             assert float(row[3]) > 0, (scenario, app, output)
+
+
+def test_results_name_an_unknown_revision_where_git_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The test image has no git (nor a .git): the benchmark still writes its results."""
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT))
+    from bench.run import git_revision
+
+    monkeypatch.setenv("PATH", "")
+    assert git_revision() == "unknown"

@@ -1,4 +1,4 @@
-"""The container files, checked without a Docker engine (none runs on these machines).
+"""The container files, checked without a Docker engine (test_compose.py runs them on one).
 
 Linters: hadolint on the Dockerfile, shellcheck and `bash -n` on the scripts, the compose files
 against the Compose Specification's JSON schema (the copy vendored in check-jsonschema, pinned by
@@ -30,6 +30,7 @@ COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 COMPOSE_OVERRIDE = PROJECT_ROOT / "docker-compose.override.yml"
 COMPOSE_TEST = PROJECT_ROOT / "docker-compose.test.yml"
 COMPOSE_FILES = [COMPOSE, COMPOSE_OVERRIDE, COMPOSE_TEST]
+COMPOSE_REQUIRED_ENV = PROJECT_ROOT / "docker-compose.required.env"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
 SHELL_SCRIPTS = [*sorted(SCRIPTS.glob("*.sh")), PROJECT_ROOT / ".ci" / "run"]
 
@@ -331,11 +332,18 @@ SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY\b")
 
 
 def test_compose_requires_postgres_password_and_has_no_secret_defaults() -> None:
-    references = re.findall(r"\$\{POSTGRES_PASSWORD[^}]*\}", COMPOSE.read_text())
-    assert references, "the compose file passes POSTGRES_PASSWORD on"
+    required = COMPOSE_REQUIRED_ENV.read_text()
+    references = re.findall(r"\$\{POSTGRES_PASSWORD[^}]*\}", required)
+    assert references, "docker-compose.required.env passes POSTGRES_PASSWORD on"
     assert all(ref.startswith("${POSTGRES_PASSWORD:?") for ref in references), references
     with pytest.raises(LookupError, match="POSTGRES_PASSWORD"):
-        interpolated(compose(COMPOSE), {})
+        interpolated(env_file_values(COMPOSE_REQUIRED_ENV), {})
+    for name, service in compose(COMPOSE)["services"].items():
+        assert COMPOSE_REQUIRED_ENV.name in service["env_file"], f"{name} lacks the password"
+    # Compose interpolates the compose files for every command: a required variable there would
+    # stop `ps`, `logs` and `down` too. The required env file is read only to create containers.
+    for path in COMPOSE_FILES:
+        assert not re.search(r"\$\{\w+:?\?", path.read_text()), f"{path.name} requires a variable"
     for path in COMPOSE_FILES:
         for name, service in compose(path)["services"].items():
             for key, value in (service.get("environment") or {}).items():
@@ -357,8 +365,10 @@ def compose_healthcheck_code(service: Mapping[str, Any]) -> str:
 def test_compose_runs_with_only_the_env_example_copied() -> None:
     dot_env = env_file_values(ENV_EXAMPLE)
     config = interpolated(compose(COMPOSE), dot_env)
-    # What the app container sees: env_file (.env) first, `environment` over it.
-    container_env = {**dot_env, **config["services"]["app"]["environment"]}
+    required = interpolated(env_file_values(COMPOSE_REQUIRED_ENV), dot_env)
+    # What the app container sees: the env_files (.env, then the required one), `environment`
+    # over them.
+    container_env = {**dot_env, **required, **config["services"]["app"]["environment"]}
     assert container_env["POSTGRES_PASSWORD"] == dot_env["POSTGRES_PASSWORD"]
     settings = Settings(_env_file=None, **container_env)
     assert settings.database_url.startswith("postgresql+psycopg2://"), settings.database_url
@@ -381,8 +391,9 @@ def test_compose_stack_is_db_prestart_app() -> None:
     assert prestart["restart"] == "no"
 
     assert app["command"] == ["scripts/start.sh"]
+    # Without `restart: true`: `docker compose restart db` leaves the app serving.
     assert app["depends_on"] == {
-        "db": {"condition": "service_healthy", "restart": True},
+        "db": {"condition": "service_healthy"},
         "prestart": {"condition": "service_completed_successfully"},
     }
     assert [port.split(":")[-1] for port in app["ports"]] == ["8001"]
@@ -392,9 +403,12 @@ def test_compose_stack_is_db_prestart_app() -> None:
     shared = {k: v for k, v in app["environment"].items() if k != "WEB_CONCURRENCY"}
     assert shared == prestart["environment"]
     assert "WEB_CONCURRENCY" in app["environment"]
-    for key in ("image", "build", "env_file"):
+    for key in ("image", "env_file"):
         assert app[key] == prestart[key], key
-    assert app["build"]["target"] == "runtime"
+    # One service builds the image, so `up --build` builds it once; the other never pulls it.
+    assert prestart["build"]["target"] == "runtime"
+    assert "build" not in app
+    assert app["pull_policy"] == "never"
 
 
 def test_compose_stop_grace_period_outlasts_gunicorn_graceful_timeout() -> None:
@@ -449,8 +463,11 @@ def test_every_command_and_path_the_compose_files_name_exists() -> None:
                 if source.startswith("."):
                     assert (PROJECT_ROOT / source).exists(), f"{where} mounts {source}"
             for env_file in service.get("env_file", []):
-                # Optional, so that a missing .env ends on POSTGRES_PASSWORD's own message.
-                assert env_file == {"path": ".env", "required": False}, where
+                if isinstance(env_file, dict):
+                    # Optional, so that a missing .env ends on POSTGRES_PASSWORD's own message.
+                    assert env_file == {"path": ".env", "required": False}, where
+                else:
+                    assert (PROJECT_ROOT / env_file).is_file(), f"{where} reads {env_file}"
     assert ENV_EXAMPLE.exists(), "`cp .env.example .env` is the one step before compose up"
     # What scripts/start.sh and prestart.sh need beside themselves, at the image's layout.
     for needed in ("gunicorn.conf.py", "alembic.ini", "alembic/env.py", "backend/app/main.py"):
