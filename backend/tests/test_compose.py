@@ -391,13 +391,33 @@ def http(stack: Stack, *calls: Call) -> list[Reply]:
     return [Reply(**reply) for reply in json.loads(output)]
 
 
-def new_recipe(label: str, **fields: Any) -> Call:
-    payload = {"label": label, "source": None, "url": None, "submitter_id": None, **fields}
-    return Call("POST", "/recipe/", json=payload)
+# The seed's superuser, with the password .env.example gives it (FIRST_SUPERUSER_PASSWORD).
+ADMIN_LOGIN = "username=admin%40recipeapi.com&password=change-me"
+
+
+def admin(stack: Stack) -> dict[str, str]:
+    """Headers with the seed's superuser's token, from the stack's login endpoint."""
+    (login,) = http(
+        stack,
+        Call(
+            "POST",
+            "/login/access-token",
+            body=ADMIN_LOGIN,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+    )
+    token = expect(login, 200, "POST /login/access-token").json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def new_recipe(label: str, auth: dict[str, str], **fields: Any) -> Call:
+    payload = {"label": label, "source": None, "url": None, **fields}
+    return Call("POST", "/recipe/", json=payload, headers=auth)
 
 
 def new_user(email: str) -> Call:
-    return Call("POST", "/user/", json={"email": email, "first_name": "Ada", "surname": "Byron"})
+    payload = {"email": email, "password": "long enough", "first_name": "Ada", "surname": "Byron"}
+    return Call("POST", "/user/", json=payload)
 
 
 def expect(reply: Reply, status: int, what: str) -> Reply:
@@ -453,6 +473,7 @@ def test_up_builds_once_starts_db_prestart_app_in_order_and_every_endpoint_answe
 def check_every_endpoint(stack: Stack) -> None:
     """The README's table of endpoints, each answering as documented."""
     big = "x" * (Settings.model_fields["MAX_BODY_SIZE"].default + 1)
+    auth = admin(stack)
     (
         home,
         recipe,
@@ -482,10 +503,10 @@ def check_every_endpoint(stack: Stack) -> None:
         Call("GET", "/search/?keyword=CHICKEN&max_results=2"),
         Call("GET", "/search/?keyword=ch"),
         Call("GET", "/search/?keyword=chicken&max_results=101"),
-        new_recipe("Compose stew", source="the test", url="https://example.com/stew"),
-        new_recipe("Bad url", url="ftp://example.com/stew"),
-        new_recipe("Nobody's", submitter_id=2147483647),
-        Call("POST", "/recipe/", body=big, headers={"Content-Type": "application/json"}),
+        new_recipe("Compose stew", auth, source="the test", url="https://example.com/stew"),
+        new_recipe("Bad url", auth, url="ftp://example.com/stew"),
+        new_recipe("Nobody's", auth, submitter_id=2147483647),
+        Call("POST", "/recipe/", body=big, headers={"Content-Type": "application/json", **auth}),
         new_user("Cook@Example.com"),
         new_user("COOK@example.com"),
         new_user("not an address"),
@@ -532,12 +553,12 @@ def check_every_endpoint(stack: Stack) -> None:
     recipe_path, user_path = f"/recipe/{stored['id']}", f"/user/{registered['id']}"
     changed, patch_missing, got_user, user_missing, deleted, deleted_again, gone = http(
         stack,
-        Call("PATCH", recipe_path, json={"label": "Compose stew, slower"}),
-        Call("PATCH", "/recipe/2147483647", json={"label": "nothing"}),
-        Call("GET", user_path),
-        Call("GET", "/user/2147483647"),
-        Call("DELETE", recipe_path),
-        Call("DELETE", recipe_path),
+        Call("PATCH", recipe_path, json={"label": "Compose stew, slower"}, headers=auth),
+        Call("PATCH", "/recipe/2147483647", json={"label": "nothing"}, headers=auth),
+        Call("GET", user_path, headers=auth),
+        Call("GET", "/user/2147483647", headers=auth),
+        Call("DELETE", recipe_path, headers=auth),
+        Call("DELETE", recipe_path, headers=auth),
         Call("GET", recipe_path),
     )
     assert expect(changed, 200, "PATCH").json() == {**stored, "label": "Compose stew, slower"}
@@ -658,7 +679,7 @@ def test_data_survives_stop_and_down_and_only_down_volumes_removes_it(
 ) -> None:
     stack = stacks("data", (*DEV_FILES, PORTS_FILE))
     stack.up(build=True)
-    (created,) = http(stack, new_recipe("Kept across restarts"))
+    (created,) = http(stack, new_recipe("Kept across restarts", admin(stack)))
     recipe = expect(created, 201, "POST /recipe/").json()
 
     stack.compose("stop")
@@ -681,17 +702,32 @@ def test_data_survives_stop_and_down_and_only_down_volumes_removes_it(
 # Runs in the app container: THREADS clients alternating POST /recipe/ and GET /recipe/1. Prints
 # "flowing" once writes are acknowledged; after stdin closes, goes on until the last RECOVERED
 # answers were all 2xx (at most 60 s more); then prints what happened, as JSON.
-FLOW_CLIENT = """
+# The start of the scripts below: `call` sends a request as the seed's superuser.
+CLIENT_CALL = """
+def token():
+    request = urllib.request.Request(
+        base + "/login/access-token", data=ADMIN_LOGIN.encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["access_token"]
+
+auth = {"Content-Type": "application/json", "Authorization": "Bearer " + token()}
+
+def call(method, path, payload=None):
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(base + path, data=data, method=method, headers=auth)
+""".replace("ADMIN_LOGIN", repr(ADMIN_LOGIN))
+FLOW_CLIENT = (
+    """
 import collections, json, sys, threading, time, urllib.error, urllib.request
 base, threads, recovered = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 lock = threading.Lock()
 outcomes, unavailable, acknowledged = [], collections.Counter(), []
 stop = threading.Event()
 
-def call(method, path, payload=None):
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+"""
+    + CLIENT_CALL
+    + """
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.headers, response.read()
@@ -706,7 +742,7 @@ def client(n):
         i += 1
         label = f"flow {n}-{i}"
         if i % 2:
-            payload = {"label": label, "source": None, "url": None, "submitter_id": None}
+            payload = {"label": label, "source": None, "url": None}
             status, headers, body = call("POST", "/recipe/", payload)
         else:
             status, headers, body = call("GET", "/recipe/1")
@@ -743,6 +779,7 @@ json.dump({
     "answered_after_last_503": sum(1 for s in outcomes[last_503 + 1:] if s in (200, 201)),
 }, sys.stdout)
 """
+)
 
 
 def test_db_restart_while_requests_flow_gives_503_then_service_without_app_restart(
@@ -794,15 +831,15 @@ def test_db_restart_while_requests_flow_gives_503_then_service_without_app_resta
 
 # Runs in a one-off container of the app image: READS GETs and WRITES POSTs at once, each waiting
 # for its answer; prints the outcomes as JSON.
-IN_FLIGHT_CLIENT = """
+IN_FLIGHT_CLIENT = (
+    """
 import json, sys, threading, urllib.error, urllib.request
 base, reads, writes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 outcomes = []
 
-def call(method, path, payload=None):
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+"""
+    + CLIENT_CALL
+    + """
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             outcomes.append(response.status)
@@ -812,8 +849,7 @@ def call(method, path, payload=None):
         outcomes.append(type(error).__name__)
 
 calls = [("GET", "/recipe/1", None)] * reads + [
-    ("POST", "/recipe/", {"label": f"in flight {n}", "source": None, "url": None,
-                          "submitter_id": None})
+    ("POST", "/recipe/", {"label": f"in flight {n}", "source": None, "url": None})
     for n in range(writes)
 ]
 threads = [threading.Thread(target=call, args=c) for c in calls]
@@ -823,6 +859,7 @@ for thread in threads:
     thread.join()
 json.dump(outcomes, sys.stdout)
 """
+)
 IN_FLIGHT_READS, IN_FLIGHT_WRITES = 4, 2
 # How long the requests stay in flight after `docker compose stop app` begins.
 HELD_AFTER_STOP = 3.0
