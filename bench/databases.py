@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL, make_url
 from app.core.config import normalise_database_url
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_MYSQL_ADMIN_URL = "mysql://root@127.0.0.1:3306/test"
 
 
 def libpq_url(url: str) -> str:
@@ -29,17 +30,23 @@ def with_database(admin_url: str, name: str) -> str:
 
 @contextmanager
 def throwaway_database(admin_url: str, prefix: str = "recipes_test") -> Iterator[str]:
-    """A new, empty database next to the one `admin_url` names (a role that may create
-    databases), dropped on the way out together with any connection still open to it."""
+    """A new, empty database next to the one `admin_url` names (a user that may create
+    databases), on PostgreSQL or MariaDB/MySQL, dropped on the way out. PostgreSQL drops it
+    together with any connection still open to it."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalise_database_url(admin_url), isolation_level="AUTOCOMMIT")
+    quoted = admin.dialect.identifier_preparer.quote(name)
+    postgresql = admin.dialect.name == "postgresql"
     try:
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            # The server's default character set may be anything: the app's is utf8mb4.
+            options = "" if postgresql else " CHARACTER SET utf8mb4"
+            connection.execute(text(f"CREATE DATABASE {quoted}{options}"))
         yield with_database(admin_url, name)
     finally:
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            force = " WITH (FORCE)" if postgresql else ""
+            connection.execute(text(f"DROP DATABASE IF EXISTS {quoted}{force}"))
         admin.dispose()
 
 

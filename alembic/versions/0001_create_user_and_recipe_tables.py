@@ -47,7 +47,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_recipe_url"), table_name="recipe")
-    op.drop_index(op.f("ix_recipe_submitter_id"), table_name="recipe")
+    # The indexes go with the table (MariaDB refuses to drop one a foreign key needs).
     op.drop_table("recipe")
     op.drop_table("user")

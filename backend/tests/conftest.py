@@ -1,4 +1,5 @@
-"""Databases for the tests: SQLite files, and PostgreSQL from TEST_DATABASE_URL or testcontainers.
+"""Databases for the tests: SQLite files; PostgreSQL from TEST_DATABASE_URL and MariaDB from
+TEST_MYSQL_URL, or else from testcontainers.
 
 Each test that asks for `database_url` runs once per database, on a schema built by the
 migrations, and starts from empty tables.
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from app.core.config import Settings
+from app.core.config import Settings, normalise_database_url
 from app.db.base import Base
 from app.main import create_app
 from bench.databases import sqlite_url, throwaway_database
@@ -22,7 +23,7 @@ from tests.utils.migrations import migrate
 from tests.utils.settings import settings_for
 from tests.utils.user import Account, account
 
-# Every table the migrations make, emptied between tests on PostgreSQL.
+# Every table the migrations make, emptied between tests on PostgreSQL and MariaDB.
 TABLES = sorted(Base.metadata.tables)
 
 
@@ -58,6 +59,36 @@ def postgres_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def mysql_admin_url() -> Iterator[str]:
+    """A URL of a MariaDB/MySQL user that may create databases; the tests make their own."""
+    url = os.environ.get("TEST_MYSQL_URL")
+    if url:
+        yield normalise_database_url(url)
+        return
+    if _docker_answers():
+        from testcontainers.community.mysql import MySqlContainer
+
+        # The image docker-compose.mariadb.yml runs; removed on the way out, as above.
+        with MySqlContainer(
+            "mariadb:11", dialect="pymysql", username="root", password="tests-only"
+        ) as container:
+            yield container.get_connection_url()
+        return
+    reason = "MariaDB unavailable: set TEST_MYSQL_URL or start a Docker engine"
+    if os.environ.get("REQUIRE_MYSQL") == "1":
+        pytest.fail(f"{reason} (REQUIRE_MYSQL=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def migrated_mysql_url(mysql_admin_url: str) -> Iterator[str]:
+    """One MariaDB database per test session, at the head revision."""
+    with throwaway_database(mysql_admin_url) as url:
+        migrate(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
 def migrated_postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """One PostgreSQL database per test session, at the head revision."""
     with throwaway_database(postgres_admin_url) as url:
@@ -82,14 +113,21 @@ def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _empty_tables(url: str) -> None:
+    """Every table emptied and its ids restarted, as in a new database."""
     engine = create_engine(url)
-    names = ", ".join(engine.dialect.identifier_preparer.quote(name) for name in TABLES)
+    names = [engine.dialect.identifier_preparer.quote(name) for name in TABLES]
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        else:
+            connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
+            for name in names:
+                connection.execute(text(f"TRUNCATE TABLE {name}"))
+            connection.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database of each kind."""
     if request.param == "sqlite":
@@ -97,7 +135,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copy(request.getfixturevalue("migrated_sqlite_template"), path)
         yield sqlite_url(path)
         return
-    url: str = request.getfixturevalue("migrated_postgres_url")
+    url: str = request.getfixturevalue(f"migrated_{request.param}_url")
     _empty_tables(url)
     yield url
     _empty_tables(url)

@@ -1,4 +1,5 @@
-"""The Alembic migrations on SQLite and PostgreSQL: round trip, agreement with the models, DDL."""
+"""The Alembic migrations on SQLite, PostgreSQL and MariaDB: round trip, agreement with the
+models, DDL."""
 
 import os
 from collections.abc import Iterator
@@ -10,28 +11,34 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.dialects.mysql import TINYINT
 from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.exc import IntegrityError
 
 from app.core.config import Settings
-from app.db.base import Base, autogenerate_filter
+from app.db.base import Base, autogenerate_filter, compare_server_default
 from app.db.migrations import alembic_config, head_revision
 from app.db.session import create_db_engine
+from app.models import User
 from bench.databases import sqlite_url, throwaway_database
 from bench.servers import VENV_BIN, clean_env, free_port, run_command
 from tests.utils.migrations import downgrade, migrate
 
 SCHEMA_TABLES = {"user", "recipe", "login_failure", "seed", "alembic_version"}
+USERS = User.metadata.tables["user"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database with no tables at all, of each kind."""
     if request.param == "sqlite":
         yield sqlite_url(tmp_path / "fresh.db")
         return
-    with throwaway_database(request.getfixturevalue("postgres_admin_url")) as url:
+    admin_url = request.getfixturevalue(
+        f"{'postgres' if request.param == 'postgresql' else 'mysql'}_admin_url"
+    )
+    with throwaway_database(admin_url) as url:
         yield url
 
 
@@ -103,7 +110,7 @@ def test_models_and_migrations_agree(database_url: str) -> None:
             # As alembic/env.py configures it: PostgreSQL-only indexes are not expected on SQLite.
             opts = {
                 "compare_type": True,
-                "compare_server_default": True,
+                "compare_server_default": compare_server_default,
                 "include_object": autogenerate_filter(connection.dialect.name),
             }
             context = MigrationContext.configure(connection, opts=opts)
@@ -149,6 +156,8 @@ def assert_column(
     columns: dict[str, ReflectedColumn], name: str, kind: type[Any], nullable: bool
 ) -> None:
     column = columns[name]
+    if kind is sa.Boolean and isinstance(column["type"], TINYINT):
+        kind = TINYINT  # MariaDB's and MySQL's BOOLEAN is TINYINT(1)
     assert isinstance(column["type"], kind), (name, column["type"])
     assert column["nullable"] is nullable, (name, column)
     if kind is sa.String:
@@ -167,7 +176,8 @@ def test_user_table_matches_the_spec(engine: sa.Engine) -> None:
     assert_column(columns, "email", sa.String, nullable=False)
     assert_column(columns, "is_superuser", sa.Boolean, nullable=False)
     primary_key = inspector.get_pk_constraint("user")
-    assert (primary_key["name"], primary_key["constrained_columns"]) == ("pk_user", ["id"])
+    assert primary_key["constrained_columns"] == ["id"], primary_key
+    assert primary_key["name"] in ("pk_user", None), primary_key  # MariaDB names them all PRIMARY
     unique = inspector.get_unique_constraints("user")
     assert [(u["name"], u["column_names"]) for u in unique] == [("uq_user_email", ["email"])]
 
@@ -184,7 +194,8 @@ def test_recipe_table_matches_the_spec(engine: sa.Engine) -> None:
     assert_column(columns, "source", sa.String, nullable=True)
     assert_column(columns, "submitter_id", sa.Integer, nullable=True)
     primary_key = inspector.get_pk_constraint("recipe")
-    assert (primary_key["name"], primary_key["constrained_columns"]) == ("pk_recipe", ["id"])
+    assert primary_key["constrained_columns"] == ["id"], primary_key
+    assert primary_key["name"] in ("pk_recipe", None), primary_key  # MariaDB: PRIMARY
     indexes = {index["name"]: index for index in inspector.get_indexes("recipe")}
     expected_indexes = {"ix_recipe_url": ["url"], "ix_recipe_submitter_id": ["submitter_id"]}
     if engine.dialect.name == "postgresql":
@@ -201,14 +212,14 @@ def test_recipe_table_matches_the_spec(engine: sa.Engine) -> None:
 
 def test_is_superuser_defaults_to_false_in_the_database(engine: sa.Engine) -> None:
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO \"user\" (email) VALUES ('plain@example.com')"))
-        is_superuser = connection.scalar(text('SELECT is_superuser FROM "user"'))
+        connection.execute(USERS.insert().values(email="plain@example.com"))
+        is_superuser = connection.scalar(select(USERS.c.is_superuser))
 
-    assert is_superuser in (False, 0), is_superuser  # SQLite has no boolean type: 0
+    assert is_superuser is False, is_superuser
 
 
 def test_database_refuses_a_second_user_with_the_same_email(engine: sa.Engine) -> None:
-    insert = text("INSERT INTO \"user\" (email) VALUES ('same@example.com')")
+    insert = USERS.insert().values(email="same@example.com")
     with engine.begin() as connection:
         connection.execute(insert)
 
@@ -225,13 +236,13 @@ def test_database_refuses_recipe_of_unknown_submitter(engine: sa.Engine) -> None
 def test_deleting_a_user_keeps_their_recipes_without_submitter(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         user_id = connection.scalar(
-            text("INSERT INTO \"user\" (email) VALUES ('gone@example.com') RETURNING id")
+            USERS.insert().values(email="gone@example.com").returning(USERS.c.id)
         )
         connection.execute(
             text("INSERT INTO recipe (label, submitter_id) VALUES ('Stew', :id)"), {"id": user_id}
         )
     with engine.begin() as connection:
-        connection.execute(text('DELETE FROM "user" WHERE id = :id'), {"id": user_id})
+        connection.execute(USERS.delete().where(USERS.c.id == user_id))
         remaining = connection.execute(text("SELECT label, submitter_id FROM recipe")).all()
 
     assert [tuple(row) for row in remaining] == [("Stew", None)]

@@ -15,7 +15,8 @@ import httpx2
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy import table as sa_table
 
 from app.core.config import Settings, normalise_database_url
 from app.core.security import TokenSigner
@@ -63,7 +64,11 @@ def table_counts(database_url: str) -> dict[str, int]:
         with engine.connect() as connection:
             tables = sorted(inspect(connection).get_table_names())
             return {
-                table: int(connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one())
+                table: int(
+                    connection.execute(
+                        select(func.count()).select_from(sa_table(table))
+                    ).scalar_one()
+                )
                 for table in tables
             }
     finally:

@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Forbidden, InvalidReference, NotAuthenticated, NotFound
+from app.db.database import update_returning
 from app.models import Recipe, User
 from app.schemas.recipe import RecipeCreate, RecipeUpdate
 
@@ -146,14 +147,11 @@ def update_recipe(
     if not values:
         recipe = connection.execute(RECIPE_BY_ID.where(allowed), {"recipe_id": recipe_id}).first()
     else:
-        statement = (
-            update(recipe_table)
-            .where(recipe_table.c.id == recipe_id, allowed)
-            .values(values)
-            .returning(recipe_table)
-        )
+        statement = update(recipe_table).where(recipe_table.c.id == recipe_id, allowed)
         with _submitter_must_exist(values.get("submitter_id")):
-            recipe = connection.execute(statement).first()
+            recipe = update_returning(
+                connection, statement.values(values), RECIPE_BY_ID, {"recipe_id": recipe_id}
+            )
     if recipe is None:
         raise _refusal(connection, recipe_id, message)
     return recipe

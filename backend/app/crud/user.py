@@ -4,6 +4,7 @@ from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Conflict, Forbidden, NotAuthenticated, NotFound
+from app.db.database import update_returning
 from app.models import User
 
 user_table = User.metadata.tables[User.__tablename__]
@@ -69,10 +70,7 @@ def update_user(
     user = _allowed_target(connection, user_id, caller_id)
     if not values:
         return user
-    statement = (
-        update(user_table)
-        .where(user_table.c.id == user_id)
-        .values(values)
-        .returning(*PUBLIC_COLUMNS)
-    )
-    return connection.execute(statement).one()
+    statement = update(user_table).where(user_table.c.id == user_id).values(values)
+    updated = update_returning(connection, statement, USER_BY_ID, {"user_id": user_id})
+    assert updated is not None  # found above, and users are never deleted
+    return updated

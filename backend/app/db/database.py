@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Row, Select, Update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -162,3 +162,31 @@ class Database:
 
     def close(self) -> None:
         self._executor.shutdown()
+
+
+@contextmanager
+def atomic(connection: Connection) -> Iterator[None]:
+    """The statements in the block commit together or not at all, on a connection of the app's
+    (autocommit) engine: for the few units of work that need more than one statement to be
+    one change."""
+    if connection.in_transaction():
+        connection.commit()  # ends SQLAlchemy's record of the autocommitted statements so far
+    connection.execution_options(isolation_level=connection.dialect.default_isolation_level)
+    with connection.begin():
+        yield
+
+
+def update_returning(
+    connection: Connection, statement: Update, read_back: Select[Any], params: dict[str, Any]
+) -> Row[Any] | None:
+    """Run `statement` (an UPDATE of one row, its values bound) and return the row as it stands
+    after it, or None if it updated nothing. Where the database returns updated rows
+    (PostgreSQL, SQLite) that is one statement with RETURNING; MariaDB has no `UPDATE ...
+    RETURNING`, so there the row is read back with `read_back` and its `params` in the same
+    transaction, the update's lock still held."""
+    if connection.dialect.update_returning:
+        return connection.execute(statement.returning(*read_back.selected_columns)).first()
+    with atomic(connection):
+        if connection.execute(statement).rowcount == 0:
+            return None
+        return connection.execute(read_back, params).first()
