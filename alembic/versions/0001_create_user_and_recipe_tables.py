@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from app.db.base import mysql_table_options
+
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -17,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    options = mysql_table_options(op.get_context().dialect)
     op.create_table(
         "user",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -26,6 +29,7 @@ def upgrade() -> None:
         sa.Column("is_superuser", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user")),
         sa.UniqueConstraint("email", name=op.f("uq_user_email")),
+        **options,
     )
     op.create_table(
         "recipe",
@@ -41,6 +45,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_recipe")),
+        **options,
     )
     op.create_index(op.f("ix_recipe_submitter_id"), "recipe", ["submitter_id"])
     op.create_index(op.f("ix_recipe_url"), "recipe", ["url"])

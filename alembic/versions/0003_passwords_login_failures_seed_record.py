@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from app.db.base import mysql_table_options
+
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -23,6 +25,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    options = mysql_table_options(op.get_context().dialect)
     if op.get_context().dialect.name == "postgresql":
         # ALTER TABLE waits for the lock behind any open transaction on "user", and every query
         # waits behind it: give up after a few seconds instead (the job can be run again).
@@ -35,6 +38,7 @@ def upgrade() -> None:
         sa.Column("client", sa.String(length=64), nullable=False),
         sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failure")),
+        **options,
     )
     op.create_index(op.f("ix_login_failure_account"), "login_failure", ["account"])
     op.create_index(op.f("ix_login_failure_client"), "login_failure", ["client"])
@@ -45,6 +49,7 @@ def upgrade() -> None:
         sa.Column("superuser_email", sa.String(length=256), nullable=False),
         sa.Column("seeded_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_seed")),
+        **options,
     )
     user = sa.table("user", sa.column("id"), sa.column("email"), sa.column("is_superuser"))
     recipe = sa.table("recipe", sa.column("id"))

@@ -135,7 +135,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copy(request.getfixturevalue("migrated_sqlite_template"), path)
         yield sqlite_url(path)
         return
-    url: str = request.getfixturevalue(f"migrated_{request.param}_url")
+    server = {"postgresql": "postgres", "mysql": "mysql"}[request.param]
+    url: str = request.getfixturevalue(f"migrated_{server}_url")
     _empty_tables(url)
     yield url
     _empty_tables(url)

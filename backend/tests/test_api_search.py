@@ -155,3 +155,13 @@ def test_search_rejects_unstorable_keyword_with_422_not_500(
 
     assert response.status_code == 422, response.text
     assert [error["loc"] for error in response.json()["detail"]] == [["query", "keyword"]]
+
+
+def test_search_folds_case_but_not_accents_on_every_database(client: TestClient) -> None:
+    """The same answer from PostgreSQL, SQLite and MariaDB, whose default collations would fold
+    accents (`utf8mb4_general_ci`): only case is ignored."""
+    add_recipes(client, "Crème Brûlée", "Creme Caramel")
+
+    assert found_labels(client, keyword="CRÈME") == ["Crème Brûlée"]
+    assert found_labels(client, keyword="creme") == ["Creme Caramel"]
+    assert found_labels(client, keyword="brulee") == []

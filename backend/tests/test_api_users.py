@@ -177,3 +177,14 @@ def test_a_rejected_password_is_not_echoed_back(anonymous: TestClient, password:
     assert response.status_code == 422, response.text
     assert password not in response.text, response.text
     assert password.encode("unicode_escape").decode() not in response.text, response.text
+
+
+def test_emails_that_differ_only_by_an_accent_are_different_users(anonymous: TestClient) -> None:
+    """Only case is folded (the API lower-cases); an accent makes another address on every
+    database, MariaDB's accent-insensitive default collations included."""
+    plain = anonymous.post("/user/", json=user_payload(email="jose@example.com"))
+    accented = anonymous.post("/user/", json=user_payload(email="josé@example.com"))
+
+    assert plain.status_code == 201, plain.text
+    assert accented.status_code == 201, accented.text
+    assert accented.json()["email"] == "josé@example.com"

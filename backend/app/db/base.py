@@ -89,3 +89,17 @@ def compare_server_default(
     if _normalised_default(inspected_default) == _normalised_default(rendered_metadata_default):
         return False
     return None
+
+
+def mysql_table_options(dialect: Any) -> dict[str, Any]:
+    """`op.create_table` options for MariaDB and MySQL (other databases ignore them): utf8mb4
+    whatever the server's default, and text compared byte for byte without padding, so that
+    accents, case and trailing spaces count as on PostgreSQL (MariaDB's utf8mb4_nopad_bin,
+    MySQL 8's utf8mb4_0900_bin). Case-insensitive where the API says so is done by the API."""
+    collation = "utf8mb4_nopad_bin" if getattr(dialect, "is_mariadb", False) else "utf8mb4_0900_bin"
+    # The same options under both prefixes: SQLAlchemy reads `mariadb_` for mariadb:// URLs.
+    return {
+        f"{prefix}_{option}": value
+        for prefix in ("mysql", "mariadb")
+        for option, value in (("charset", "utf8mb4"), ("collate", collation))
+    }
