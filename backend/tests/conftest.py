@@ -175,3 +175,25 @@ def client(app: FastAPI, cook: Account) -> Iterator[TestClient]:
 def anonymous(app: FastAPI, client: TestClient) -> TestClient:
     """The app `client` started, without a token."""
     return TestClient(app)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="the loop while editing: no slow tests, and SQLite only",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--fast"):
+        return
+    kept, left_out = [], []
+    for item in items:
+        servers = ("[postgresql", "[mysql", "-postgresql", "-mysql")
+        if item.get_closest_marker("slow") or any(server in item.name for server in servers):
+            left_out.append(item)
+        else:
+            kept.append(item)
+    config.hook.pytest_deselected(items=left_out)
+    items[:] = kept

@@ -70,6 +70,8 @@ def served_app(app: FastAPI, settings: Settings) -> Iterator[FastAPI]:
 @schema.parametrize()
 # One app and database per operation and database kind, shared by its examples on purpose: rows
 # that earlier examples created are there for later ones to read, change and delete.
+# Each login and registration hashes a password with Argon2: seconds per operation.
+@pytest.mark.slow
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_no_generated_request_gets_a_server_error_or_breaks_the_schema(
     case: schemathesis.Case[Any], served_app: FastAPI

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.config import Settings
+from app.db.base import is_mysql
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,10 @@ def pool_connections(settings: Settings, workers: int) -> int:
 
 
 def connection_limit(connection: Connection) -> tuple[int, int]:
-    """`max_connections`, and how many of those only superusers may use."""
+    """`max_connections`, and how many of those only superusers may use (MariaDB and MySQL keep
+    one more above `max_connections` for them: none to subtract)."""
+    if is_mysql(connection.dialect.name):
+        return int(connection.execute(text("SELECT @@max_connections")).scalar_one()), 0
     max_connections = int(connection.execute(text("SHOW max_connections")).scalar_one())
     # reserved_connections (PostgreSQL 16+) is missing on older servers: NULL with missing_ok.
     reserved = connection.execute(
@@ -52,10 +56,10 @@ def warn_if_pools_exceed_database_limit(engine: Engine, settings: Settings) -> N
     """Log a warning when replicas x workers x (pool size + overflow) + the prestart job's
     connection exceeds the database's limit.
 
-    PostgreSQL only. A database that cannot be reached is logged and skipped: the worker starts
-    anyway and /health/ready reports the outage.
+    PostgreSQL and MariaDB/MySQL. A database that cannot be reached is logged and skipped: the
+    worker starts anyway and /health/ready reports the outage.
     """
-    if engine.dialect.name != "postgresql":
+    if engine.dialect.name == "sqlite":
         return
     workers = serving_workers(settings)
     pools = pool_connections(settings, workers)

@@ -51,6 +51,12 @@ def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
     if is_mysql(url.get_backend_name()):
         # utf8mb4 whatever the server's or the URL's default: all of Unicode, emoji included.
         connect_args |= {"charset": "utf8mb4", "connect_timeout": settings.DB_CONNECT_TIMEOUT}
+        if settings.DB_STATEMENT_TIMEOUT_MS:
+            # PyMySQL bounds only the TCP connect by connect_timeout, not the server's greeting,
+            # and reads without a limit: an unresponsive server would hold a request for good.
+            # A statement ends within DB_STATEMENT_TIMEOUT_MS on the server; this is the backstop.
+            limit = settings.DB_STATEMENT_TIMEOUT_MS / 1000 + settings.DB_CONNECT_TIMEOUT
+            connect_args |= {"read_timeout": limit, "write_timeout": limit}
         engine = create_engine(url, connect_args=connect_args, **options)
         _configure_mysql_sessions(engine, settings.DB_STATEMENT_TIMEOUT_MS)
         return engine

@@ -1,20 +1,27 @@
-"""A throwaway PostgreSQL server on a free loopback port, for tests that stop and start it.
+"""Throwaway PostgreSQL and MariaDB servers on free loopback ports, for tests that stop and
+start them: never the machine's shared servers.
 
-Built with the machine's own `initdb`/`pg_ctl`; when the tests run as root the server runs as
-the `postgres` user, since PostgreSQL refuses to run as root.
+Built with the machine's own `initdb`/`pg_ctl` and `mariadb-install-db`/`mariadbd`, each with a
+data directory of its own; when the tests run as root a server runs as the `postgres` or
+`mysql` user, since neither will run as root.
 """
 
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import pymysql
 import pytest
+from sqlalchemy import Connection, Engine, create_engine, text
 
+from app.core.config import normalise_database_url
 from bench.servers import free_port
 
 PASSWORD = "cluster-secret"
@@ -119,3 +126,183 @@ def running_cluster() -> Iterator[ThrowawayCluster]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+def require_mariadbd() -> None:
+    """Skip the test without MariaDB's server, or fail it under REQUIRE_MYSQL=1 (as in CI)."""
+    if shutil.which("mariadbd") is None or shutil.which("mariadb-install-db") is None:
+        reason = "no MariaDB server binaries (mariadbd) for a throwaway server"
+        if os.environ.get("REQUIRE_MYSQL") == "1":
+            pytest.fail(f"{reason} (REQUIRE_MYSQL=1)")
+        pytest.skip(reason)
+
+
+class ThrowawayMariaDB:
+    """Password-authenticated MariaDB: user `root`, password `PASSWORD`, an empty database
+    `recipes` in utf8mb4. The same interface as ThrowawayCluster."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="mariadb-"))
+        self.data_dir = self.root / "data"
+        self.log_file = self.root / "server.log"
+        self._run_as = "mysql" if os.geteuid() == 0 else None
+        if self._run_as:
+            entry = pwd.getpwnam(self._run_as)
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._as_server_user(
+            "mariadb-install-db",
+            "--no-defaults",
+            f"--datadir={self.data_dir}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        )
+        self.start(password="")
+        with self._connect("", None) as connection, connection.cursor() as cursor:
+            cursor.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (PASSWORD,))
+            cursor.execute("CREATE DATABASE recipes CHARACTER SET utf8mb4")
+        self.stop()
+
+    def url(self, database: str = "recipes", password: str = PASSWORD) -> str:
+        return f"mysql+pymysql://root:{password}@127.0.0.1:{self.port}/{database}"
+
+    def start(self, password: str = PASSWORD) -> None:
+        command = [
+            shutil.which("mariadbd") or "mariadbd",
+            "--no-defaults",
+            f"--datadir={self.data_dir}",
+            f"--port={self.port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={self.root / 'mariadb.sock'}",
+            f"--pid-file={self.root / 'mariadb.pid'}",
+            f"--log-error={self.log_file}",
+            "--character-set-server=utf8mb4",
+            "--max-connections=100",
+            "--innodb-buffer-pool-size=32M",
+            # Like the PostgreSQL clusters' fsync=off: a clean stop loses nothing.
+            "--innodb-flush-log-at-trx-commit=2",
+            "--skip-log-bin",
+        ]
+        if self._run_as:
+            command = ["runuser", "-u", self._run_as, "--", *command]
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._connect(password, None).close()
+                return
+            except pymysql.err.OperationalError:
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mariadbd did not start:\n{self._log()}") from None
+                time.sleep(0.1)
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast`: a clean shutdown (SIGTERM); `immediate`: SIGKILL, as a crash would."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        sent = signal.SIGKILL if mode == "immediate" else signal.SIGTERM
+        os.killpg(self._process.pid, sent)
+        self._process.wait(timeout=60)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _connect(self, password: str, database: str | None) -> pymysql.Connection:
+        return pymysql.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user="root",
+            password=password,
+            database=database,
+            connect_timeout=2,
+            autocommit=True,
+        )
+
+    def _log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+    def _as_server_user(self, program: str, *args: str) -> None:
+        command: Sequence[str] = [program, *args]
+        if self._run_as:
+            command = ["runuser", "-u", self._run_as, "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+
+ThrowawayServer = ThrowawayCluster | ThrowawayMariaDB
+
+
+@contextmanager
+def running_server(kind: str) -> Iterator[ThrowawayServer]:
+    """A started throwaway server, `postgresql` or `mysql`, destroyed on the way out."""
+    server: ThrowawayServer
+    if kind == "postgresql":
+        require_pg_bin()
+        server = ThrowawayCluster()
+    else:
+        require_mariadbd()
+        server = ThrowawayMariaDB()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+# --- what the fault tests do to a running server ----------------------------------------------
+# The app's connections are told apart from the test's own: on PostgreSQL by their
+# application_name (app/db/session.py), on MariaDB as every other connection to the database.
+
+_PG_APP = "SELECT pid FROM pg_stat_activity WHERE application_name = 'recipe-api'"
+_MYSQL_APP = (
+    "SELECT id AS pid FROM information_schema.processlist"
+    " WHERE db = 'recipes' AND id <> CONNECTION_ID()"
+)
+
+
+def admin_engine(server: ThrowawayServer) -> Engine:
+    return create_engine(normalise_database_url(server.url()), isolation_level="AUTOCOMMIT")
+
+
+def app_connections(connection: Connection, waiting_for_lock: bool = False) -> list[int]:
+    """Ids of the app's connections to the server, or of those waiting for a table lock."""
+    if connection.dialect.name == "postgresql":
+        query = _PG_APP + (" AND wait_event_type = 'Lock'" if waiting_for_lock else "")
+    else:
+        query = _MYSQL_APP + (" AND state LIKE 'Waiting for table%'" if waiting_for_lock else "")
+    return [row.pid for row in connection.execute(text(query))]
+
+
+def kill_connection(connection: Connection, pid: int) -> bool:
+    """End one of the app's connections, as the server would on a failure."""
+    if connection.dialect.name == "postgresql":
+        return bool(
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        )
+    connection.execute(text(f"KILL CONNECTION {int(pid)}"))
+    return True
+
+
+@contextmanager
+def recipe_table_locked(connection: Connection) -> Iterator[None]:
+    """Every statement of the app that reads or writes `recipe` waits until the block ends."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("BEGIN"))
+        connection.execute(text("LOCK TABLE recipe IN ACCESS EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            connection.execute(text("ROLLBACK"))
+        return
+    connection.execute(text("LOCK TABLES recipe WRITE"))
+    try:
+        yield
+    finally:
+        connection.execute(text("UNLOCK TABLES"))
