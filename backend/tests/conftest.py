@@ -105,6 +105,16 @@ def fresh_postgres_url(postgres_admin_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["postgresql", "mysql"])
+def fresh_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database of this test's own at the head revision, on PostgreSQL and on MariaDB: for
+    servers a test restarts or loads."""
+    admin = "postgres_admin_url" if request.param == "postgresql" else "mysql_admin_url"
+    with throwaway_database(request.getfixturevalue(admin), prefix="recipes_fresh") as url:
+        migrate(url)
+        yield url
+
+
 @pytest.fixture(scope="session")
 def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite") / "template.db"

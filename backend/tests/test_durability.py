@@ -1,9 +1,9 @@
 """No acknowledged write is lost: every recipe a client got a 201 for is in the database afterwards.
 
-Under concurrent POST load against gunicorn on PostgreSQL, with a worker SIGKILLed or the
-database restarted mid-run. Failed requests are fine; acknowledged ones must persist. That holds
-because a request's transaction is committed before its response is sent, which the in-process
-test pins by making the commit fail.
+Under concurrent POST load against gunicorn on PostgreSQL and on MariaDB, with a worker
+SIGKILLed or the database restarted mid-run. Failed requests are fine; acknowledged ones must
+persist. That holds because a write commits before its response is sent, which the in-process
+test pins by losing the connection right after the statement ran.
 """
 
 import os
@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 from bench.databases import lost_writes
 from bench.servers import SCRIPTS, clean_env, serving_stack, wait_until
 from bench.traffic import Traffic, running_traffic
-from tests.utils.cluster import ThrowawayCluster, running_cluster
+from tests.utils.cluster import ThrowawayServer, running_server
 from tests.utils.migrations import migrate
 from tests.utils.recipe import recipe_payload
 from tests.utils.user import served_account
@@ -32,9 +32,9 @@ ACKS_BEFORE_FAULT = 40
 ACKS_AFTER_FAULT = 40
 
 
-@pytest.fixture
-def cluster() -> Iterator[ThrowawayCluster]:
-    with running_cluster() as started:
+@pytest.fixture(params=["postgresql", "mysql"])
+def cluster(request: pytest.FixtureRequest) -> Iterator[ThrowawayServer]:
+    with running_server(request.param) as started:
         yield started
 
 
@@ -49,13 +49,13 @@ def assert_nothing_acknowledged_was_lost(database_url: str, load: Traffic) -> No
 
 @pytest.mark.slow
 def test_acknowledged_writes_survive_a_worker_killed_with_sigkill_mid_load(
-    fresh_postgres_url: str,
+    fresh_server_url: str,
 ) -> None:
-    with serving_stack(fresh_postgres_url, workers=2) as server:
+    with serving_stack(fresh_server_url, workers=2) as server:
         workers = server.worker_pids()
         assert len(workers) == 2, f"expected 2 workers, found {workers}"
         victim = workers[0]
-        writer = served_account(server.base_url, fresh_postgres_url)
+        writer = served_account(server.base_url, fresh_server_url)
         with running_traffic(
             server.base_url, threads=LOAD_THREADS, max_seconds=60, headers=writer.headers
         ) as load:
@@ -72,12 +72,12 @@ def test_acknowledged_writes_survive_a_worker_killed_with_sigkill_mid_load(
         assert replaced, f"the master did not replace worker {victim}: {server.worker_pids()}"
         assert resumed, f"writes did not resume after the kill: {load.summary()}"
         assert server.process.poll() is None, "the master died with its worker"
-    assert_nothing_acknowledged_was_lost(fresh_postgres_url, load)
+    assert_nothing_acknowledged_was_lost(fresh_server_url, load)
 
 
 @pytest.mark.slow
 def test_acknowledged_writes_survive_a_database_restart_mid_load(
-    cluster: ThrowawayCluster,
+    cluster: ThrowawayServer,
 ) -> None:
     url = cluster.url()
     migrate(url)

@@ -20,6 +20,7 @@ from app.core.config import normalise_database_url
 from bench.databases import lost_writes
 from bench.servers import Server, serving_stack, wait_until
 from bench.traffic import running_traffic
+from tests.utils.cluster import app_connections, recipe_table_locked
 from tests.utils.recipe import recipe_payload
 from tests.utils.user import served_account
 
@@ -49,10 +50,10 @@ def sigterm(server: Server) -> float:
 
 
 def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exits_0(
-    fresh_postgres_url: str,
+    fresh_server_url: str,
 ) -> None:
     with serving_stack(
-        fresh_postgres_url,
+        fresh_server_url,
         {
             "GUNICORN_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT),
             # The requests wait on the test's lock; they must not time out while they do.
@@ -63,7 +64,7 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exit
         },
     ) as server:
         base = server.base_url
-        auth = served_account(base, fresh_postgres_url).headers
+        auth = served_account(base, fresh_server_url).headers
         created = httpx.post(f"{base}/recipe/", json=recipe_payload(label="before"), headers=auth)
         assert created.status_code == 201, created.text
         recipe_id = created.json()["id"]
@@ -80,13 +81,14 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exit
             with results_lock:
                 results.append((f"{method} {path}", outcome))
 
-        engine = create_engine(normalise_database_url(fresh_postgres_url))
+        engine = create_engine(
+            normalise_database_url(fresh_server_url), isolation_level="AUTOCOMMIT"
+        )
         idle = httpx.Client(base_url=base, timeout=10)
         try:
             assert idle.get("/health").status_code == 200  # now an idle keep-alive connection
-            with engine.connect() as locker:
-                # Every request below blocks on this lock, inside the app, until it is released.
-                locker.execute(text("LOCK TABLE recipe IN ACCESS EXCLUSIVE MODE"))
+            # Every request below blocks on this lock, inside the app, until it is released.
+            with engine.connect() as locker, recipe_table_locked(locker):
                 threads = [
                     threading.Thread(target=call, args=("GET", f"/recipe/{recipe_id}"))
                     for _ in range(IN_FLIGHT_READS)
@@ -118,7 +120,7 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exit
                 time.sleep(max(0.0, LOCK_HELD_AFTER_SIGTERM - refused_after))
                 with results_lock:
                     finished_early = list(results)
-                locker.rollback()  # releases the lock: the requests in flight go on
+            # The lock is released: the requests in flight go on.
 
             for thread in threads:
                 thread.join(timeout=30)
@@ -141,19 +143,12 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_connections_and_exit
     assert LOCK_HELD_AFTER_SIGTERM <= stopped_after < GRACEFUL_TIMEOUT, (
         f"stopped {stopped_after:.1f}s after SIGTERM (graceful_timeout {GRACEFUL_TIMEOUT}s)"
     )
-    assert count_labels(fresh_postgres_url, "in flight %") == IN_FLIGHT_WRITES
+    assert count_labels(fresh_server_url, "in flight %") == IN_FLIGHT_WRITES
 
 
 def waiting_requests(engine: Engine) -> int:
     with engine.connect() as connection:
-        return int(
-            connection.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE application_name = 'recipe-api' AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        )
+        return len(app_connections(connection, waiting_for_lock=True))
 
 
 def count_labels(database_url: str, pattern: str) -> int:
@@ -171,13 +166,13 @@ def count_labels(database_url: str, pattern: str) -> int:
 
 
 def test_sigterm_under_write_load_exits_0_with_no_5xx_and_no_acknowledged_write_lost(
-    fresh_postgres_url: str,
+    fresh_server_url: str,
 ) -> None:
     with serving_stack(
-        fresh_postgres_url,
+        fresh_server_url,
         {"GUNICORN_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT)},
     ) as server:
-        writer = served_account(server.base_url, fresh_postgres_url)
+        writer = served_account(server.base_url, fresh_server_url)
         with running_traffic(
             server.base_url, threads=8, max_seconds=60, headers=writer.headers
         ) as load:
@@ -193,5 +188,5 @@ def test_sigterm_under_write_load_exits_0_with_no_5xx_and_no_acknowledged_write_
     assert not server_errors, f"5xx during shutdown: {load.summary()}"
     assert load.outcomes["ConnectError"] > 0, f"no request was refused: {load.summary()}"
     assert not load.mismatches, load.mismatches[:5]
-    lost = lost_writes(fresh_postgres_url, load.acknowledged)
+    lost = lost_writes(fresh_server_url, load.acknowledged)
     assert not lost, f"{len(lost)} acknowledged writes lost: {lost[:10]}"

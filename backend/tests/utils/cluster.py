@@ -258,12 +258,13 @@ def running_server(kind: str) -> Iterator[ThrowawayServer]:
 
 # --- what the fault tests do to a running server ----------------------------------------------
 # The app's connections are told apart from the test's own: on PostgreSQL by their
-# application_name (app/db/session.py), on MariaDB as every other connection to the database.
+# application_name (app/db/session.py), on MariaDB as every other connection to the database
+# the test's connection uses.
 
 _PG_APP = "SELECT pid FROM pg_stat_activity WHERE application_name = 'recipe-api'"
 _MYSQL_APP = (
     "SELECT id AS pid FROM information_schema.processlist"
-    " WHERE db = 'recipes' AND id <> CONNECTION_ID()"
+    " WHERE db = DATABASE() AND id <> CONNECTION_ID()"
 )
 
 
