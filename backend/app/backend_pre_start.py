@@ -14,6 +14,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_de
 
 from app.core.config import Settings, get_settings, mask_password
 from app.core.logging import configure_logging
+from app.db.errors import MYSQL_UNREACHABLE, mysql_error_code
 from app.db.session import create_db_engine
 
 logger = logging.getLogger("app.backend_pre_start")
@@ -37,24 +38,14 @@ TRANSIENT_MARKERS = (
 )
 
 
-# MariaDB/MySQL error codes (as PyMySQL reports them) for the same conditions. A wrong password
-# (1045), a missing database (1049) or no right to it (1044) are none of these: not retried.
-TRANSIENT_MYSQL_ERRORS = {
-    2003,  # can't connect: refused, timed out, or a host name not in DNS (yet)
-    2006,  # server has gone away
-    2013,  # lost connection during a query: the server stopped or restarts
-    1040,  # too many connections
-    1053,  # server shutdown in progress
-    1927,  # connection was killed
-}
-
-
 def is_transient(exc: BaseException) -> bool:
+    """On MariaDB/MySQL by the error code (app/db/errors.py): a wrong password (1045), a missing
+    database (1049) or no right to it (1044) are not retried."""
     if not isinstance(exc, OperationalError):
         return False
-    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-    if isinstance(code, int):  # a MariaDB/MySQL error
-        return code in TRANSIENT_MYSQL_ERRORS
+    code = mysql_error_code(exc)
+    if code is not None:
+        return code in MYSQL_UNREACHABLE
     return any(marker in str(exc).lower() for marker in TRANSIENT_MARKERS)
 
 

@@ -9,12 +9,13 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from app.core.errors import AppError, InvalidReference, NotAuthenticated, TooManyLoginFailures
+from app.db.errors import database_unavailable
 from app.schemas.errors import ErrorMessage
 
 logger = logging.getLogger(__name__)
@@ -117,13 +118,9 @@ def _without_secret_input(error: Any) -> Any:
     return error
 
 
-def is_connection_problem(exc: DBAPIError) -> bool:
-    return isinstance(exc, OperationalError) or exc.connection_invalidated
-
-
 async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
-    if is_connection_problem(exc):
+    if database_unavailable(exc):
         return await database_unavailable_handler(request, exc)
     logger.exception("database error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "Internal server error"}, status_code=500)
