@@ -14,22 +14,31 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
+import pymysql
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from app.core.config import normalise_database_url
 from app.db.migrations import PROJECT_ROOT, head_revision
+from app.models import User
 from app.recipe_data import RECIPES
 from bench.databases import sqlite_url, throwaway_database
 from bench.servers import SCRIPTS, clean_env, free_port, run_script
-from tests.utils.cluster import PASSWORD, ThrowawayCluster, require_pg_bin
+from tests.utils.cluster import (
+    PASSWORD,
+    ThrowawayCluster,
+    ThrowawayMariaDB,
+    require_mariadbd,
+    require_pg_bin,
+)
 
 # Every test here starts prestart processes (about a second each) or a database cluster.
 pytestmark = pytest.mark.slow
 
 DEFAULT_SUPERUSER = "admin@recipeapi.com"
+USERS = User.metadata.tables["user"]
 SEED_ROWS = 1 + len(RECIPES)  # the superuser and the recipes
 
 
@@ -108,7 +117,9 @@ def _assert_ready_and_seeded_once(url: str, superuser: str, output: str) -> None
     try:
         with engine.connect() as connection:
             versions = connection.scalars(text("SELECT version_num FROM alembic_version")).all()
-            users = connection.execute(text('SELECT id, email, is_superuser FROM "user"')).all()
+            users = connection.execute(
+                select(USERS.c.id, USERS.c.email, USERS.c.is_superuser)
+            ).all()
             recipes = connection.execute(
                 text("SELECT label, url, source, submitter_id FROM recipe")
             ).all()
@@ -318,10 +329,11 @@ def _fresh_database(
 ) -> contextlib.AbstractContextManager[str]:
     if dialect == "sqlite":
         return contextlib.nullcontext(sqlite_url(tmp_path / "prestart.db"))
-    return throwaway_database(request.getfixturevalue("postgres_admin_url"), prefix="prestart")
+    admin = "postgres_admin_url" if dialect == "postgresql" else "mysql_admin_url"
+    return throwaway_database(request.getfixturevalue(admin), prefix="prestart")
 
 
-@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
 def test_prestart_run_three_times_seeds_once_and_keeps_what_users_changed(
     dialect: str,
     request: pytest.FixtureRequest,
@@ -401,3 +413,153 @@ def test_two_prestarts_at_once_with_compose_variables_both_succeed_and_seed_once
             PRESTART_MAX_WAIT="10",
         )
         _run_two_at_once(env, url, superuser)
+
+
+# --- MariaDB: the same job, with the driver's own errors ------------------------------------
+
+
+def test_two_prestarts_at_once_on_an_empty_mariadb_both_succeed_and_seed_once(
+    mysql_admin_url: str,
+) -> None:
+    """GET_LOCK serialises the jobs, as the advisory lock does on PostgreSQL."""
+    for _ in range(3):
+        with throwaway_database(mysql_admin_url, prefix="prestart_race") as url:
+            env = clean_env(DATABASE_URL=url, PRESTART_MAX_WAIT="10")
+            _run_two_at_once(env, url, DEFAULT_SUPERUSER)
+
+
+@pytest.fixture
+def stopped_mariadb() -> Iterator[ThrowawayMariaDB]:
+    """A MariaDB server that exists on disk but is not running: its port refuses connections."""
+    require_mariadbd()
+    server = ThrowawayMariaDB()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+def test_prestart_waits_for_a_mariadb_that_comes_up_late(
+    stopped_mariadb: ThrowawayMariaDB,
+) -> None:
+    env = clean_env(
+        DATABASE_URL=stopped_mariadb.url(), PRESTART_RETRY_INTERVAL="0.5", PRESTART_MAX_WAIT="60"
+    )
+    process = _start_prestart(env)
+    try:
+        time.sleep(3)
+        assert process.poll() is None, _output(*process.communicate())
+        stopped_mariadb.start()
+        code, output = _finish(process, timeout=60)
+    finally:
+        _kill_if_running([process])
+
+    assert code == 0, output
+    assert output.count("not accepting connections yet") == 1, output
+    assert "Connection refused" in output, output
+    _assert_password_hidden(output, PASSWORD)
+    _assert_ready_and_seeded_once(stopped_mariadb.url(), DEFAULT_SUPERUSER, output)
+
+
+def test_prestart_waits_while_mariadb_has_too_many_connections(
+    stopped_mariadb: ThrowawayMariaDB,
+) -> None:
+    """Error 1040 goes away once connections close: waited for, as on PostgreSQL."""
+    stopped_mariadb.start()
+    user, user_password = "recipe_app", "app-secret"
+    admin = pymysql.connect(
+        host="127.0.0.1", port=stopped_mariadb.port, user="root", password=PASSWORD
+    )
+    held: list[pymysql.Connection] = []
+    process: subprocess.Popen[str] | None = None
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{user_password}'")
+            cursor.execute(f"GRANT ALL ON recipes.* TO '{user}'@'%'")
+        refusal = ""
+        for _ in range(200):  # the throwaway server allows 100
+            try:
+                held.append(
+                    pymysql.connect(
+                        host="127.0.0.1",
+                        port=stopped_mariadb.port,
+                        user=user,
+                        password=user_password,
+                    )
+                )
+            except pymysql.err.OperationalError as exc:
+                refusal = str(exc)
+                break
+        assert "Too many connections" in refusal, refusal
+        url = make_url(stopped_mariadb.url()).set(username=user, password=user_password)
+        process = _start_prestart(
+            clean_env(
+                DATABASE_URL=url.render_as_string(hide_password=False),
+                PRESTART_RETRY_INTERVAL="0.5",
+                PRESTART_MAX_WAIT="60",
+            )
+        )
+        time.sleep(3)
+        assert process.poll() is None, _output(*process.communicate())
+        while held:
+            held.pop().close()
+        code, output = _finish(process, timeout=60)
+    finally:
+        while held:
+            held.pop().close()
+        admin.close()
+        if process is not None:
+            _kill_if_running([process])
+    assert code == 0, output
+    assert "Too many connections" in output, output
+    _assert_password_hidden(output, PASSWORD, user_password)
+    _assert_ready_and_seeded_once(stopped_mariadb.url(), DEFAULT_SUPERUSER, output)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected_message"),
+    [
+        ("wrong password", "Access denied for user"),
+        ("missing database", "Unknown database 'no_such_database'"),
+    ],
+)
+def test_prestart_stops_at_once_on_a_mariadb_configuration_error(
+    stopped_mariadb: ThrowawayMariaDB, case: str, expected_message: str
+) -> None:
+    stopped_mariadb.start()
+    wrong_password = "wrong-secret"
+    url = {
+        "wrong password": stopped_mariadb.url(password=wrong_password),
+        "missing database": stopped_mariadb.url(database="no_such_database"),
+    }[case]
+    started = time.monotonic()
+    code, output = _run_prestart(
+        clean_env(DATABASE_URL=url, PRESTART_RETRY_INTERVAL="0.5", PRESTART_MAX_WAIT="60")
+    )
+    elapsed = time.monotonic() - started
+
+    assert code != 0, output
+    assert elapsed < 15, f"took {elapsed:.1f}s to give up on a fatal error\n{output}"
+    assert "not accepting connections yet" not in output, f"a fatal error was retried\n{output}"
+    assert "not retrying" in _last_error_line(output), output
+    assert expected_message in output, output
+    _assert_password_hidden(output, PASSWORD, wrong_password)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+def test_prestart_waits_for_a_host_name_not_in_dns_yet(scheme: str) -> None:
+    """A compose service's name resolves only once its container runs: waited for, and given
+    up on after PRESTART_MAX_WAIT."""
+    env = clean_env(
+        DATABASE_URL=f"{scheme}://user:pw@recipes-db.invalid/recipes",
+        PRESTART_RETRY_INTERVAL="0.5",
+        PRESTART_MAX_WAIT="3",
+    )
+    started = time.monotonic()
+    code, output = _run_prestart(env, timeout=60)
+    elapsed = time.monotonic() - started
+
+    assert code != 0, output
+    assert 3 <= elapsed < 3 + 10, f"gave up after {elapsed:.1f}s\n{output}"
+    assert "not accepting connections yet" in output, output
+    assert "gave up waiting" in _last_error_line(output), output
