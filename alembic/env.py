@@ -98,7 +98,7 @@ def migrate(connection: Connection) -> None:
                 before = context.get_context().get_current_revision()
                 if marker is not None:
                     refuse_half_applied(marker)
-                    pending[:] = pending_revisions(destination(), before)
+                    pending[:] = pending_revisions(context.script, destination(), before)
                     if pending:
                         mark_started(marker, pending[0])
                 context.run_migrations()

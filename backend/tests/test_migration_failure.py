@@ -12,16 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, func, inspect, select, text
 
 from app.core.config import normalise_database_url
-from app.db.migrations import PROJECT_ROOT, head_revision
+from app.db.migrations import MIGRATION_MARKER, PROJECT_ROOT, head_revision
+from app.models import User
 from bench.databases import sqlite_url, throwaway_database
 from bench.servers import clean_env, run_script
 
 pytestmark = pytest.mark.slow
 
 BROKEN_REVISION = "9f_half_done"
+USERS = User.metadata.tables["user"]
+SCHEMA_TABLES = {"user", "recipe", "login_failure", "seed", "alembic_version"}
 # Changes the schema in two ways, then fails on a statement every database rejects.
 FAILING_STEP = 'op.execute("SELECT no_such_column FROM no_such_table")'
 
@@ -97,7 +100,7 @@ def schema_state(database_url: str) -> dict[str, object]:
             tables = set(inspect(connection).get_table_names())
             columns = {column["name"] for column in inspect(connection).get_columns("recipe")}
             revision = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-            users = connection.execute(text('SELECT count(*) FROM "user"')).scalar_one()
+            users = connection.execute(select(func.count()).select_from(USERS)).scalar_one()
             recipes = connection.execute(text("SELECT count(*) FROM recipe")).scalar_one()
     finally:
         engine.dispose()
@@ -129,7 +132,7 @@ def test_failed_migration_exits_nonzero_leaves_postgres_at_the_previous_revision
     failed = prestart(url, migrations_copy)
     assert failed.returncode != 0, describe(failed)
     assert "no_such_table" in failed.stderr, describe(failed)
-    assert "initial data in place" not in failed.stderr, "prestart went on after the failure"
+    assert "initial data" not in failed.stderr, "prestart went on after the failure"
     # Transactional DDL: the table and column the failed revision added are rolled back too.
     after = schema_state(url)
     assert after == before, f"schema changed by a failed migration:\n{before}\n{after}"
@@ -164,3 +167,55 @@ def test_failed_migration_on_sqlite_exits_nonzero_keeps_the_revision_and_next_pr
     state = schema_state(url)
     assert state["revision"] == [head_revision()], state
     assert (state["users"], state["recipes"]) == (1, 3), state
+
+
+@pytest.fixture
+def empty_mysql_url(mysql_admin_url: str) -> Iterator[str]:
+    with throwaway_database(mysql_admin_url, prefix="recipes_migfail") as url:
+        yield url
+
+
+def test_failed_migration_on_mariadb_stops_the_next_prestart_until_the_documented_recovery(
+    empty_mysql_url: str, migrations_copy: Path
+) -> None:
+    """MariaDB commits DDL as it runs: the failed revision's table and column stay, while the
+    revision recorded is still the one before. The next prestart must not run on as if
+    nothing happened: it stops, naming the revision and the recovery in docs/operations.md,
+    which, followed, lets the job complete."""
+    url = empty_mysql_url
+    first = prestart(url)
+    assert first.returncode == 0, describe(first)
+    before = schema_state(url)
+
+    write_broken_revision(migrations_copy, fail=True)
+    failed = prestart(url, migrations_copy)
+    assert failed.returncode != 0, describe(failed)
+    assert "no_such_table" in failed.stderr, describe(failed)
+    half = schema_state(url)
+    assert half["revision"] == before["revision"], half
+    assert "half_done" in half["tables"], half  # type: ignore[operator]
+
+    write_broken_revision(migrations_copy, fail=False)  # the revision is fixed...
+    refused = prestart(url, migrations_copy)  # ... but the schema is half way
+    assert refused.returncode == 1, describe(refused)
+    assert f"migration {BROKEN_REVISION} started at" in refused.stderr, describe(refused)
+    assert "docs/operations.md" in refused.stderr, describe(refused)
+    assert "Traceback" not in refused.stderr, describe(refused)
+    assert "initial data" not in refused.stderr, describe(refused)
+    assert schema_state(url) == half
+
+    # The recovery docs/operations.md gives: undo what the revision did, then drop the marker.
+    engine = create_engine(normalise_database_url(url))
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE half_done"))
+        if "rating" in half["recipe_columns"]:  # type: ignore[operator]
+            connection.execute(text("ALTER TABLE recipe DROP COLUMN rating"))
+        connection.execute(text(f"DROP TABLE {MIGRATION_MARKER}"))
+    engine.dispose()
+    fixed = prestart(url, migrations_copy)
+    assert fixed.returncode == 0, describe(fixed)
+    done = schema_state(url)
+    assert done["revision"] == [BROKEN_REVISION], done
+    assert {"half_done", *SCHEMA_TABLES} == done["tables"], done
+    assert "rating" in done["recipe_columns"], done  # type: ignore[operator]
+    assert (done["users"], done["recipes"]) == (before["users"], before["recipes"]), done

@@ -77,12 +77,13 @@ def clear_started(connection: Connection) -> None:
     connection.execute(text(f"DROP TABLE IF EXISTS {MIGRATION_MARKER}"))
 
 
-def pending_revisions(destination: object, current: str | None) -> list[str]:
-    """The revisions an upgrade from `current` to `destination` runs, in order; empty for a
-    downgrade or a command that migrates nothing (`current`, `check`)."""
+def pending_revisions(
+    script: ScriptDirectory, destination: object, current: str | None
+) -> list[str]:
+    """The revisions of `script` an upgrade from `current` to `destination` runs, in order;
+    empty for a downgrade or a command that migrates nothing (`current`, `check`)."""
     if not isinstance(destination, str):
         return []
-    script = ScriptDirectory.from_config(alembic_config())
     try:
         steps = script.iterate_revisions(destination, current)
         return [revision.revision for revision in reversed(list(steps))]
