@@ -27,10 +27,11 @@ def unreachable_url() -> str:
     return f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/recipes"
 
 
-@pytest.fixture
-def postgres_at_base(postgres_admin_url: str) -> Iterator[str]:
-    """A PostgreSQL database migrated to head, then downgraded to base."""
-    with throwaway_database(postgres_admin_url) as url:
+@pytest.fixture(params=["postgresql", "mysql"])
+def server_database_at_base(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A PostgreSQL or MariaDB database migrated to head, then downgraded to base."""
+    admin = "postgres_admin_url" if request.param == "postgresql" else "mysql_admin_url"
+    with throwaway_database(request.getfixturevalue(admin)) as url:
         migrate(url)
         downgrade(url, "base")
         yield url
@@ -78,8 +79,10 @@ def test_readiness_is_503_on_empty_sqlite_file_and_app_creates_no_tables(tmp_pat
         engine.dispose()
 
 
-def test_readiness_is_503_on_postgres_downgraded_to_base(postgres_at_base: str) -> None:
-    with client_for(postgres_at_base) as client:
+def test_readiness_is_503_on_a_server_database_downgraded_to_base(
+    server_database_at_base: str,
+) -> None:
+    with client_for(server_database_at_base) as client:
         response = client.get("/health/ready")
 
     assert response.status_code == 503, response.text

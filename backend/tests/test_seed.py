@@ -180,11 +180,14 @@ def test_seed_failing_half_way_leaves_no_rows_and_no_record(
     assert count_rows(engine) == (1, 3, 1)
 
 
-def test_seed_failing_on_a_too_long_label_leaves_no_rows_on_postgres(
-    postgres_admin_url: str,
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
+def test_seed_failing_on_a_too_long_label_leaves_no_rows_on_a_server(
+    request: pytest.FixtureRequest, server: str
 ) -> None:
-    """PostgreSQL enforces varchar(256) (SQLite does not), so the database itself refuses."""
-    with throwaway_database(postgres_admin_url) as url:
+    """PostgreSQL and MariaDB (in the strict mode the app sets) enforce varchar(256), SQLite does
+    not, so the database itself refuses."""
+    admin = "postgres_admin_url" if server == "postgresql" else "mysql_admin_url"
+    with throwaway_database(request.getfixturevalue(admin)) as url:
         migrate(url)
         engine = create_engine(url)
         try:
