@@ -40,8 +40,9 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 CMD ["scripts/start.sh"]
 
 
-# The test image: the whole repository, the dev dependencies and PostgreSQL's server binaries
-# (the prestart tests start throwaway clusters), run by docker-compose.test.yml.
+# The test image: the whole repository, the dev dependencies and the PostgreSQL and MariaDB
+# server binaries (the prestart and outage tests start throwaway servers), run by
+# docker-compose.test.yml.
 FROM app-base AS test
 # Debian replaces package versions with each point release, so exact pins would break the build;
 # the main cluster the package would create is not wanted (the tests make their own).
@@ -49,7 +50,7 @@ FROM app-base AS test
 RUN apt-get update \
     && apt-get install -y --no-install-recommends postgresql-common \
     && sed -ri 's/#(create_main_cluster) .*$/\1 = false/' /etc/postgresql-common/createcluster.conf \
-    && apt-get install -y --no-install-recommends postgresql \
+    && apt-get install -y --no-install-recommends postgresql mariadb-server \
     && rm -rf /var/lib/apt/lists/* \
     && chown app:app /app
 COPY --from=builder-dev /app/.venv /app/.venv

@@ -271,10 +271,11 @@ def test_delete_unknown_recipe_is_404(client: TestClient) -> None:
     assert response.json() == {"detail": "Recipe with ID 999 not found"}
 
 
-def test_recipe_routes_answer_503_not_500_when_database_is_unreachable() -> None:
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+def test_recipe_routes_answer_503_not_500_when_database_is_unreachable(scheme: str) -> None:
     port = free_port()  # nothing listens there once the probe socket is closed
     settings = Settings(
-        DATABASE_URL=f"postgresql://postgres:s3cret@127.0.0.1:{port}/recipes",
+        DATABASE_URL=f"{scheme}://app:s3cret@127.0.0.1:{port}/recipes",
         _env_file=None,
     )
     app = create_app(settings)

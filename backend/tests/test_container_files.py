@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.db.migrations import PROJECT_ROOT
@@ -29,8 +30,10 @@ DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 COMPOSE_OVERRIDE = PROJECT_ROOT / "docker-compose.override.yml"
 COMPOSE_TEST = PROJECT_ROOT / "docker-compose.test.yml"
-COMPOSE_FILES = [COMPOSE, COMPOSE_OVERRIDE, COMPOSE_TEST]
+COMPOSE_MARIADB = PROJECT_ROOT / "docker-compose.mariadb.yml"
+COMPOSE_FILES = [COMPOSE, COMPOSE_OVERRIDE, COMPOSE_TEST, COMPOSE_MARIADB]
 COMPOSE_REQUIRED_ENV = PROJECT_ROOT / "docker-compose.required.env"
+COMPOSE_MARIADB_ENV = PROJECT_ROOT / "docker-compose.mariadb.env"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
 SHELL_SCRIPTS = [*sorted(SCRIPTS.glob("*.sh")), PROJECT_ROOT / ".ci" / "run"]
 
@@ -275,18 +278,39 @@ def test_scripts_pass_shellcheck() -> None:
 # --- Compose files ---------------------------------------------------------------------------
 
 
+# Compose's merge tags: how a file combines with the ones before it, not part of its content.
+MERGE_TAG = re.compile(r"!(override|reset)\b ?")
+
+
+class ComposeLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """YAML as compose reads one file: a `!override` or `!reset` value is the value itself."""
+
+
+def untagged(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_scalar(node)
+
+
+ComposeLoader.add_constructor("!override", untagged)
+ComposeLoader.add_constructor("!reset", untagged)
+
+
 def compose(path: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
+    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=ComposeLoader)
     return loaded
 
 
-def test_compose_files_match_the_compose_specification() -> None:
-    result = run(
-        tool("check-jsonschema"),
-        "--builtin-schema",
-        "vendor.compose-spec",
-        *map(str, COMPOSE_FILES),
-    )
+def test_compose_files_match_the_compose_specification(tmp_path: Path) -> None:
+    # The schema's YAML reader knows no merge tags: each file is checked without them.
+    untagged = []
+    for path in COMPOSE_FILES:
+        copy = tmp_path / path.name
+        copy.write_text(MERGE_TAG.sub("", path.read_text()))
+        untagged.append(str(copy))
+    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *untagged)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -329,6 +353,8 @@ def env_file_values(path: Path) -> dict[str, str]:
 
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY\b")
+# The mariadb image's switches, named like secrets: "1" or nothing.
+IMAGE_SWITCHES = {"MARIADB_ALLOW_EMPTY_ROOT_PASSWORD", "MARIADB_RANDOM_ROOT_PASSWORD"}
 
 
 def test_compose_requires_postgres_password_and_has_no_secret_defaults() -> None:
@@ -347,11 +373,45 @@ def test_compose_requires_postgres_password_and_has_no_secret_defaults() -> None
     for path in COMPOSE_FILES:
         for name, service in compose(path)["services"].items():
             for key, value in (service.get("environment") or {}).items():
-                if SECRET_NAME.search(key):
+                if SECRET_NAME.search(key) and key not in IMAGE_SWITCHES:
                     assert str(value).startswith(f"${{{key}:?"), f"{path.name}: {name}.{key}"
     for name in ("ENV", "ARG"):
         for args in inherited("runtime", name) + inherited("test", name):
             assert not SECRET_NAME.search(args), args
+
+
+def test_compose_mariadb_variant_requires_its_password_in_place_of_postgres() -> None:
+    with pytest.raises(LookupError, match="MARIADB_PASSWORD"):
+        interpolated(env_file_values(COMPOSE_MARIADB_ENV), {})
+    # Every service reads the MariaDB env file instead of docker-compose.required.env, so that
+    # POSTGRES_PASSWORD is not asked for.
+    services = compose(COMPOSE_MARIADB)["services"]
+    assert set(services) == set(compose(COMPOSE)["services"])
+    for name, service in services.items():
+        files = [f if isinstance(f, str) else f["path"] for f in service["env_file"]]
+        assert COMPOSE_MARIADB_ENV.name in files, name
+        assert COMPOSE_REQUIRED_ENV.name not in files, name
+    assert re.search(r"(?m)^ {4}env_file: !override$", COMPOSE_MARIADB.read_text())
+
+
+def test_compose_mariadb_variant_gives_the_app_the_database_db_creates() -> None:
+    dot_env = {**env_file_values(ENV_EXAMPLE), "MARIADB_PASSWORD": "a-real-password"}
+    services = interpolated(compose(COMPOSE_MARIADB), dot_env)["services"]
+    variant_env = interpolated(env_file_values(COMPOSE_MARIADB_ENV), dot_env)
+    base_app = interpolated(compose(COMPOSE), dot_env)["services"]["app"]["environment"]
+    # The app container: .env, then the variant's env file, `environment` over them.
+    settings = Settings(_env_file=None, **{**dot_env, **variant_env, **base_app})
+    url = make_url(settings.database_url)
+    db = {**variant_env, **services["db"]["environment"]}
+    assert (url.drivername, url.host, url.port) == ("mysql+pymysql", "db", 3306)
+    assert (url.username, url.password, url.database) == (
+        db["MARIADB_USER"],
+        db["MARIADB_PASSWORD"],
+        db["MARIADB_DATABASE"],
+    )
+    assert re.fullmatch(r"mariadb:\d+(\.\d+)?", services["db"]["image"])
+    assert services["db"]["healthcheck"]["test"][:2] == ["CMD", "healthcheck.sh"]
+    assert services["db"]["volumes"] == ["mariadb-data:/var/lib/mysql"]
 
 
 def compose_healthcheck_code(service: Mapping[str, Any]) -> str:
@@ -429,10 +489,16 @@ def test_test_stack_runs_the_suite_against_a_throwaway_database() -> None:
     tests = services["tests"]
     assert tests["build"]["target"] == "test"
     assert tests["command"] == ["./scripts/test.sh"]
-    assert tests["depends_on"] == {"db": {"condition": "service_healthy"}}
-    assert tests["environment"]["REQUIRE_POSTGRES"] == "1"
-    host = tests["environment"]["TEST_DATABASE_URL"].split("@")[1].split(":")[0]
-    assert host == "db", tests["environment"]
+    assert tests["depends_on"] == {
+        "db": {"condition": "service_healthy"},
+        "mariadb": {"condition": "service_healthy"},
+    }
+    assert services["mariadb"]["tmpfs"] == ["/var/lib/mysql"]
+    assert "volumes" not in services["mariadb"]
+    environment = tests["environment"]
+    assert (environment["REQUIRE_POSTGRES"], environment["REQUIRE_MYSQL"]) == ("1", "1")
+    assert make_url(environment["TEST_DATABASE_URL"]).host == "db", environment
+    assert make_url(environment["TEST_MYSQL_URL"]).host == "mariadb", environment
 
 
 def test_override_adds_development_reload_to_existing_services() -> None:
@@ -483,11 +549,19 @@ def env_example_names() -> list[str]:
     return [m[1] for line in ENV_EXAMPLE.read_text().splitlines() if (m := ASSIGNMENT.match(line))]
 
 
-def test_env_example_lists_every_setting_and_only_settings() -> None:
+def compose_variables() -> set[str]:
+    """The variables compose interpolates from .env into the compose and env files."""
+    files = [*COMPOSE_FILES, COMPOSE_REQUIRED_ENV, COMPOSE_MARIADB_ENV]
+    return {match["name"] for path in files for match in INTERPOLATION.finditer(path.read_text())}
+
+
+def test_env_example_lists_every_setting_and_only_settings_and_compose_variables() -> None:
     names = env_example_names()
     fields = set(Settings.model_fields)
     assert sorted(fields - set(names)) == [], "settings missing from .env.example"
-    assert sorted(set(names) - fields) == [], "variables in .env.example that no setting reads"
+    unread = set(names) - fields - compose_variables()
+    assert sorted(unread) == [], "variables in .env.example that nothing reads"
+    assert sorted(compose_variables() - set(names)) == [], "compose variables .env.example lacks"
     assert len(names) == len(set(names)), "a variable appears twice"
 
 

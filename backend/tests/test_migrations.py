@@ -123,8 +123,14 @@ def test_models_and_migrations_agree(database_url: str) -> None:
 
 @pytest.mark.parametrize(
     "configured",
-    [None, "sqlite", "postgresql"],
-    ids=["no-database-url", "sqlite-file", "postgres-closed-port"],
+    [None, "sqlite", "postgresql", "mysql", "mariadb"],
+    ids=[
+        "no-database-url",
+        "sqlite-file",
+        "postgres-closed-port",
+        "mysql-closed-port",
+        "mariadb-closed-port",
+    ],
 )
 def test_upgrade_head_sql_prints_ddl_without_a_database(
     configured: str | None, tmp_path: Path
@@ -133,8 +139,8 @@ def test_upgrade_head_sql_prints_ddl_without_a_database(
     sqlite_file = tmp_path / "never-created.db"
     if configured == "sqlite":
         env["DATABASE_URL"] = sqlite_url(sqlite_file)
-    elif configured == "postgresql":
-        env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{free_port()}/recipes"
+    elif configured is not None:
+        env["DATABASE_URL"] = f"{configured}://app@127.0.0.1:{free_port()}/recipes"
 
     result = run_command(["alembic", "upgrade", "head", "--sql"], env, timeout=60)
 
@@ -146,6 +152,11 @@ def test_upgrade_head_sql_prints_ddl_without_a_database(
     if configured == "postgresql":
         assert 'CREATE TABLE "user"' in result.stdout, result.stdout
         assert "BOOLEAN DEFAULT false NOT NULL" in result.stdout, result.stdout
+    # Without a server to ask, the URL's scheme says which: each has its binary collation.
+    if configured == "mysql":
+        assert "CHARSET=utf8mb4 COLLATE utf8mb4_0900_bin" in result.stdout, result.stdout
+    if configured == "mariadb":
+        assert "CHARSET=utf8mb4 COLLATE utf8mb4_nopad_bin" in result.stdout, result.stdout
 
 
 def columns_of(engine: sa.Engine, table: str) -> dict[str, ReflectedColumn]:

@@ -76,6 +76,52 @@ def test_an_unsafe_secret_in_production_is_one_line_that_never_prints_it(
     assert secret is None or secret not in line.split("(read from")[0].replace(message, "")
 
 
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [
+        ("POSTGRES_PASSWORD", {"POSTGRES_SERVER": "db", "POSTGRES_PASSWORD": "change-me"}),
+        ("DATABASE_URL", {"DATABASE_URL": "mysql+pymysql://app:change-me@db:3306/app"}),
+        (
+            "MIGRATION_DATABASE_URL",
+            {
+                "DATABASE_URL": "postgresql://app:pooler-password@pooler:6432/app",
+                "MIGRATION_DATABASE_URL": "postgresql://app:change-me@db:5432/app",
+            },
+        ),
+    ],
+)
+def test_the_placeholder_database_password_is_refused_in_production(
+    name: str, settings: dict[str, str]
+) -> None:
+    env = clean_env(ENVIRONMENT="production", SECRET_KEY="k" * 32, **settings)
+
+    result = run_command([str(VENV_BIN / "python"), "-c", LOAD_SETTINGS], env, timeout=60)
+
+    assert result.returncode == 2, result.stderr
+    [line] = error_lines(result.stderr)
+    assert line.startswith(
+        f"configuration error: {name} holds the placeholder password from .env.example; "
+        "set a real one (read from the environment)"
+    ), line
+    assert "change-me" not in line, line
+
+
+def test_an_unused_placeholder_postgres_password_is_not_refused() -> None:
+    # docker-compose.mariadb.yml with a .env copied from .env.example: POSTGRES_PASSWORD keeps
+    # its placeholder, but the URL in use is DATABASE_URL's.
+    env = clean_env(
+        ENVIRONMENT="production",
+        SECRET_KEY="k" * 32,
+        POSTGRES_SERVER="db",
+        POSTGRES_PASSWORD="change-me",
+        DATABASE_URL="mysql+pymysql://app:real-password@db:3306/app",
+    )
+
+    result = run_command([str(VENV_BIN / "python"), "-c", LOAD_SETTINGS], env, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+
+
 def test_alembic_current_reports_the_revision_without_claiming_a_migration(
     tmp_path: Path,
 ) -> None:

@@ -49,11 +49,14 @@ def test_app_replicas_defaults_to_one_and_refuses_zero() -> None:
         settings_of(APP_REPLICAS=0)
 
 
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
 @pytest.mark.parametrize("over", [False, True], ids=["fits-exactly", "one-too-many"])
 def test_pool_warning_counts_every_replica_and_the_prestart_job(
-    postgres_admin_url: str, caplog: pytest.LogCaptureFixture, over: bool
+    server: str, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture, over: bool
 ) -> None:
-    engine = create_engine(normalise_database_url(postgres_admin_url), poolclass=NullPool)
+    admin = "postgres_admin_url" if server == "postgresql" else "mysql_admin_url"
+    admin_url: str = request.getfixturevalue(admin)
+    engine = create_engine(normalise_database_url(admin_url), poolclass=NullPool)
     try:
         with engine.connect() as connection:
             max_connections, reserved = connection_limit(connection)
@@ -61,7 +64,7 @@ def test_pool_warning_counts_every_replica_and_the_prestart_job(
         # connection fill what the server allows exactly, or by one more.
         replicas = max_connections - reserved - PRESTART_CONNECTIONS + over
         settings = settings_of(
-            DATABASE_URL=postgres_admin_url,
+            DATABASE_URL=admin_url,
             APP_REPLICAS=replicas,
             WEB_CONCURRENCY=1,
             DB_POOL_SIZE=1,

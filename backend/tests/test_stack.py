@@ -1,9 +1,10 @@
 """The compose stack, run on this host the way the containers run it (no Docker engine here).
 
-An empty PostgreSQL database; `scripts/prestart.sh` and `scripts/start.sh` configured with the
-POSTGRES_* variables compose sets (no DATABASE_URL); gunicorn with two uvicorn workers on a
-loopback port; a home directory that does not exist, as for the image's user; SIGTERM as
-`docker stop` sends it.
+An empty database, PostgreSQL or MariaDB; `scripts/prestart.sh` and `scripts/start.sh` configured
+as the compose files configure them: the POSTGRES_* variables of docker-compose.yml (no
+DATABASE_URL), or the DATABASE_URL docker-compose.mariadb.yml hands over; gunicorn with two
+uvicorn workers on a loopback port; a home directory that does not exist, as for the image's
+user; SIGTERM as `docker stop` sends it.
 """
 
 import signal
@@ -19,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 
 from app.core.config import normalise_database_url
+from app.db.capacity import connection_limit
 from bench.databases import throwaway_database
 from bench.servers import (
     VENV_BIN,
@@ -35,6 +37,7 @@ from tests.test_container_files import (
     compose_healthcheck_code,
     dockerfile_healthcheck,
 )
+from tests.utils.cluster import app_connections, recipe_table_locked
 from tests.utils.recipe import recipe_payload
 
 pytestmark = pytest.mark.slow
@@ -45,8 +48,11 @@ WRITES_IN_FLIGHT = range(0, IN_FLIGHT, 4)
 
 
 def compose_settings(url: str) -> dict[str, str]:
-    """A database as docker-compose.yml hands it to prestart and app: POSTGRES_*, no URL."""
+    """A database as the compose files hand it to prestart and app: POSTGRES_* and no URL for
+    PostgreSQL (docker-compose.yml), DATABASE_URL for MariaDB (docker-compose.mariadb.yml)."""
     parsed = make_url(normalise_database_url(url))
+    if parsed.get_backend_name() != "postgresql":
+        return {"DATABASE_URL": url}
     return {
         "POSTGRES_SERVER": parsed.host or "127.0.0.1",
         "POSTGRES_PORT": str(parsed.port or 5432),
@@ -57,6 +63,8 @@ def compose_settings(url: str) -> dict[str, str]:
 
 
 def url_of(settings: dict[str, str]) -> URL:
+    if "DATABASE_URL" in settings:
+        return make_url(normalise_database_url(settings["DATABASE_URL"]))
     return URL.create(
         "postgresql+psycopg2",
         username=settings["POSTGRES_USER"],
@@ -94,10 +102,14 @@ def process_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def prestarted(postgres_admin_url: str, process_env: dict[str, str]) -> Iterator[dict[str, str]]:
+@pytest.fixture(scope="module", params=["postgresql", "mysql"])
+def prestarted(
+    request: pytest.FixtureRequest, process_env: dict[str, str]
+) -> Iterator[dict[str, str]]:
     """An empty database made ready by scripts/prestart.sh; yields its compose-style settings."""
-    with throwaway_database(postgres_admin_url, prefix="recipes_stack") as url:
+    admin = "postgres_admin_url" if request.param == "postgresql" else "mysql_admin_url"
+    admin_url: str = request.getfixturevalue(admin)
+    with throwaway_database(admin_url, prefix="recipes_stack") as url:
         settings = {**compose_settings(url), "FIRST_SUPERUSER_PASSWORD": ADMIN_PASSWORD}
         result = run_script("prestart.sh", clean_env(**process_env, **settings))
         assert result.returncode == 0, f"prestart failed:\n{result.stdout}\n{result.stderr}"
@@ -122,32 +134,6 @@ def run_healthcheck(code: str, server: Server) -> None:
         check=False,
     )
     assert result.returncode == 0, f"health check failed:\n{code}\n{result.stderr}"
-
-
-class RecipeTableLock:
-    """Holds ACCESS EXCLUSIVE on `recipe`: every request that reads or writes it waits."""
-
-    def __init__(self, settings: dict[str, str]) -> None:
-        self.settings = settings
-        self.engine = create_engine(url_of(settings))
-        self.connection = self.engine.connect()
-        self.connection.begin()
-        self.connection.execute(text("LOCK TABLE recipe IN ACCESS EXCLUSIVE MODE"))
-
-    def waiting(self) -> int:
-        """App connections blocked behind the lock: requests that are surely in flight."""
-        (count,) = query(
-            self.settings,
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND application_name = 'recipe-api' AND wait_event_type = 'Lock'",
-        )
-        assert isinstance(count, int)
-        return count
-
-    def release(self) -> None:
-        self.connection.rollback()
-        self.connection.close()
-        self.engine.dispose()
 
 
 def admin_headers(base_url: str) -> dict[str, str]:
@@ -205,17 +191,27 @@ def test_stack_serves_then_finishes_requests_in_flight_on_sigterm(
             threading.Thread(target=request_in_flight, args=(server.base_url, i, statuses, admin))
             for i in range(IN_FLIGHT)
         ]
-        lock = RecipeTableLock(prestarted)
+        # Every request that reads or writes `recipe` waits behind the lock: surely in flight.
+        engine = create_engine(url_of(prestarted), isolation_level="AUTOCOMMIT")
         try:
-            for thread in threads:
-                thread.start()
-            in_flight = wait_until(lambda: lock.waiting() == IN_FLIGHT, timeout=20)
-            assert in_flight, f"{lock.waiting()} of {IN_FLIGHT} requests reached the database"
-            server.process.send_signal(signal.SIGTERM)  # what `docker stop` sends
-            time.sleep(1)
-            assert server.process.poll() is None, "gunicorn exited with requests in flight"
+            with (
+                engine.connect() as locker,
+                engine.connect() as observer,
+                recipe_table_locked(locker),
+            ):
+                for thread in threads:
+                    thread.start()
+
+                def waiting() -> int:
+                    return len(app_connections(observer, waiting_for_lock=True))
+
+                in_flight = wait_until(lambda: waiting() == IN_FLIGHT, timeout=20)
+                assert in_flight, f"{waiting()} of {IN_FLIGHT} requests reached the database"
+                server.process.send_signal(signal.SIGTERM)  # what `docker stop` sends
+                time.sleep(1)
+                assert server.process.poll() is None, "gunicorn exited with requests in flight"
         finally:
-            lock.release()
+            engine.dispose()
         for thread in threads:
             thread.join(timeout=30)
         exit_code = server.process.wait(timeout=30)
@@ -233,26 +229,26 @@ def test_stack_serves_then_finishes_requests_in_flight_on_sigterm(
 def test_start_warns_when_worker_pools_exceed_max_connections(
     prestarted: dict[str, str], process_env: dict[str, str]
 ) -> None:
-    (max_connections,) = query(prestarted, "SHOW max_connections")
-    assert isinstance(max_connections, str)
+    engine = create_engine(url_of(prestarted))
+    try:
+        with engine.connect() as connection:
+            max_connections, _ = connection_limit(connection)
+    finally:
+        engine.dispose()
     # 2 x (max_connections + 1) connections wanted; pools open lazily, so none are opened here.
-    pool = {"DB_POOL_SIZE": max_connections, "DB_MAX_OVERFLOW": "1"}
+    pool = {"DB_POOL_SIZE": str(max_connections), "DB_MAX_OVERFLOW": "1"}
     with serving_stack(None, {**process_env, **prestarted, **pool}) as server:
-        wanted = 2 * (int(max_connections) + 1)
+        wanted = 2 * (max_connections + 1)
         warned = wait_until(lambda: f"= {wanted} connections" in server.log(), timeout=10)
         log = server.log()
     assert warned, log
     assert f"max_connections is {max_connections}" in log, log
 
 
-def test_workers_start_while_the_database_is_down(process_env: dict[str, str]) -> None:
-    down = {
-        "POSTGRES_SERVER": "127.0.0.1",
-        "POSTGRES_PORT": str(free_port()),  # nothing listens there
-        "POSTGRES_USER": "postgres",
-        "POSTGRES_PASSWORD": "",
-        "POSTGRES_DB": "absent",
-    }
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+def test_workers_start_while_the_database_is_down(scheme: str, process_env: dict[str, str]) -> None:
+    # Nothing listens on the port.
+    down = compose_settings(f"{scheme}://app@127.0.0.1:{free_port()}/absent")
     skipped = "connection limit not checked: database unreachable"
     with serving_stack(None, {**process_env, **down}, ready_path="/health") as server:
         both_started = wait_until(lambda: server.log().count(skipped) == 2, timeout=20)

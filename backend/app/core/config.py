@@ -129,10 +129,13 @@ class Settings(BaseSettings):
     def _refuse_unsafe_secrets_in_production(self) -> "Settings":
         if self.ENVIRONMENT != "production":
             return self
-        if self.POSTGRES_PASSWORD == PLACEHOLDER_PASSWORD:
-            raise ValueError(
-                "POSTGRES_PASSWORD is the placeholder from .env.example; set a real password"
-            )
+        # The passwords of the URLs in use: POSTGRES_PASSWORD only when the URL is made of
+        # POSTGRES_* (docker-compose.mariadb.yml sets DATABASE_URL and leaves it unused).
+        for name, url in self._database_url_settings():
+            if make_url(url).password == PLACEHOLDER_PASSWORD:
+                raise ValueError(
+                    f"{name} holds the placeholder password from .env.example; set a real one"
+                )
         key = self.SECRET_KEY.get_secret_value() if self.SECRET_KEY else ""
         if not key:
             raise ValueError("SECRET_KEY is required in production")
@@ -148,6 +151,16 @@ class Settings(BaseSettings):
                 "FIRST_SUPERUSER_PASSWORD is the placeholder from .env.example; set a real one"
             )
         return self
+
+    def _database_url_settings(self) -> list[tuple[str, str]]:
+        """The URLs in use, each with the setting that holds its password."""
+        if self.DATABASE_URL:
+            urls = [("DATABASE_URL", self.DATABASE_URL)]
+        else:
+            urls = [("POSTGRES_PASSWORD", self.database_url)]
+        if self.MIGRATION_DATABASE_URL:
+            urls.append(("MIGRATION_DATABASE_URL", self.MIGRATION_DATABASE_URL))
+        return urls
 
     @property
     def signing_key(self) -> str:
