@@ -8,9 +8,10 @@ submitter. Served under the app's own gunicorn settings:
 `gunicorn -c gunicorn.conf.py bench.ceiling:app`.
 
 The queries run on a small thread pool, as a careful hand-written service would run a blocking
-driver, each thread with a psycopg2 connection of its own, opened once. Sized like the app's
-(DB_POOL_SIZE, default 5). Reads DATABASE_URL like the app; PostgreSQL only. The columns come
-from the app's table, so a new column needs no change here.
+driver, each thread with a connection of its own, opened once: psycopg2 for PostgreSQL, PyMySQL
+for MariaDB (the app's drivers). Sized like the app's (DB_POOL_SIZE, default 5). Reads
+DATABASE_URL like the app. The columns come from the app's table, so a new column needs no
+change here.
 """
 
 import asyncio
@@ -25,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import psycopg2
 import psycopg2.errors
+import pymysql
+from sqlalchemy.engine import make_url
 
 from app.models import Recipe
 
@@ -46,22 +49,40 @@ THREADS = int(os.environ.get("DB_POOL_SIZE", "5"))
 _executor: ThreadPoolExecutor | None = None
 _connections = threading.local()
 
+DATABASE_URL = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
+MYSQL = DATABASE_URL.get_backend_name() in ("mysql", "mariadb")
+if not MYSQL and DATABASE_URL.get_backend_name() != "postgresql":
+    raise RuntimeError("the ceiling serves PostgreSQL and MariaDB: set DATABASE_URL")
+# The stack's case-insensitive match, as SQLAlchemy writes it for each: MariaDB has no ILIKE.
+LABEL_MATCHES = (
+    "lower(label) LIKE lower(%s) ESCAPE '\\\\'" if MYSQL else "label ILIKE %s ESCAPE '\\'"
+)
 
-def _dsn() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgresql", "postgres:")):
-        raise RuntimeError("the ceiling serves PostgreSQL only: set DATABASE_URL")
+
+def _connect() -> Any:
+    """A new connection in autocommit: each statement commits by itself."""
+    url = DATABASE_URL
+    if MYSQL:
+        return pymysql.connect(
+            host=url.host or "127.0.0.1",
+            port=url.port or 3306,
+            user=url.username or "root",
+            password=url.password or "",
+            database=url.database,
+            charset="utf8mb4",
+            autocommit=True,
+        )
     # libpq reads postgresql:// URIs; drop SQLAlchemy's driver suffix.
-    return "postgresql://" + url.split("://", 1)[1]
+    connection = psycopg2.connect(url.set(drivername="postgresql").render_as_string(False))
+    connection.autocommit = True
+    return connection
 
 
 def _connection() -> Any:
-    """The calling thread's connection, in autocommit: each statement commits by itself."""
+    """The calling thread's connection, opened on its first query."""
     connection = getattr(_connections, "connection", None)
-    if connection is None or connection.closed:
-        connection = psycopg2.connect(_dsn())
-        connection.autocommit = True
-        _connections.connection = connection
+    if connection is None:
+        connection = _connections.connection = _connect()
     return connection
 
 
@@ -125,7 +146,7 @@ async def search(send: Send, query_string: bytes) -> None:
         sql, args = f"SELECT {COLUMNS} FROM recipe ORDER BY id LIMIT %s", (int(limit),)
     else:
         pattern = "%" + keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        sql = f"SELECT {COLUMNS} FROM recipe WHERE label ILIKE %s ESCAPE '\\' ORDER BY id LIMIT %s"
+        sql = f"SELECT {COLUMNS} FROM recipe WHERE {LABEL_MATCHES} ORDER BY id LIMIT %s"
         args = (pattern, int(limit))
     rows = await query(sql, args, many=True)
     await respond_json(send, 200, {"results": [as_recipe(row) for row in rows]})
@@ -163,7 +184,7 @@ async def create_recipe(receive: Receive, send: Send) -> None:
     sql = f"INSERT INTO recipe ({names}) VALUES ({placeholders}) RETURNING {COLUMNS}"
     try:
         row = await query(sql, tuple(values.values()))
-    except psycopg2.errors.ForeignKeyViolation:
+    except (psycopg2.errors.ForeignKeyViolation, pymysql.err.IntegrityError):
         await respond_json(send, 422, {"detail": "submitter_id names no user"})
         return
     await respond_json(send, 201, as_recipe(row))

@@ -1,15 +1,21 @@
-"""Recipe rows for the benchmark: realistic labels, loaded in bulk into PostgreSQL or SQLite.
+"""Recipe rows for the benchmark: realistic labels, loaded in bulk into PostgreSQL, MariaDB or
+SQLite.
 
 Every label names one ingredient drawn uniformly from INGREDIENTS (100 of them), so the
 ingredient COMMON_KEYWORD appears in about 1% of the rows; RARE_KEYWORD in about 0.01%.
 """
 
 import io
+import itertools
 import random
 import sqlite3
 from collections.abc import Iterator
 
 import psycopg2
+import pymysql
+from sqlalchemy.engine import make_url
+
+from bench.databases import libpq_url
 
 STYLES = (
     "Classic", "Quick", "Easy", "Spicy", "Smoky", "Creamy", "Crispy", "Roasted", "Grilled",
@@ -98,6 +104,40 @@ def load_postgres(url: str, count: int, seed: int, submitter_id: int = 1) -> Non
             cursor.execute("VACUUM ANALYZE recipe")
     finally:
         connection.close()
+
+
+def load_mysql(url: str, count: int, seed: int, submitter_id: int = 1) -> None:
+    """Append `count` recipes in multi-row INSERTs (PyMySQL writes one per executemany batch),
+    then refresh the optimizer's statistics."""
+    parsed = make_url(url)
+    connection = pymysql.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 3306,
+        user=parsed.username or "root",
+        password=parsed.password or "",
+        database=parsed.database,
+        charset="utf8mb4",
+    )
+    rows = ((*row, submitter_id) for row in recipe_rows(count, seed))
+    try:
+        with connection.cursor() as cursor:
+            while batch := list(itertools.islice(rows, 5_000)):
+                cursor.executemany(
+                    "INSERT INTO recipe (label, url, source, submitter_id) VALUES (%s, %s, %s, %s)",
+                    batch,
+                )
+            connection.commit()
+            cursor.execute("ANALYZE TABLE recipe")
+    finally:
+        connection.close()
+
+
+def load(url: str, count: int, seed: int) -> None:
+    """`load_postgres` or `load_mysql`, as `url` says."""
+    if make_url(url).get_backend_name() in ("mysql", "mariadb"):
+        load_mysql(url, count, seed)
+    else:
+        load_postgres(libpq_url(url), count, seed)
 
 
 def load_sqlite(path: str, count: int, seed: int, submitter_id: int = 1) -> None:

@@ -130,6 +130,6 @@ def sqlite_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def write_json(results: dict[str, Any]) -> Path:
     RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"bench-{datetime.now():%Y%m%d-%H%M%S}.json"
+    path = RESULTS_DIR / f"bench-{results['database']}-{datetime.now():%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     return path

@@ -1,12 +1,14 @@
-"""The benchmark, end to end; `scripts/bench.sh [--quick] [--large]` runs it.
+"""The benchmark, end to end; `scripts/bench.sh [--quick] [--large] [--database mariadb]` runs it.
 
-1. A fresh PostgreSQL database: prestart timed on it empty, then up to date (median of rounds).
+1. A fresh PostgreSQL (or MariaDB) database: prestart timed on it empty, then up to date
+   (median of rounds).
 2. The stack (`scripts/start.sh`) and the ceiling (`bench/ceiling.py`, the least work each
    request needs) under the same gunicorn settings, 2 workers each; recipes bulk-loaded in
    steps, search latency taken at each step.
 3. Every scenario driven against both, interleaved (stack, ceiling, stack, ceiling, ...).
 4. The round trips each sends the database per request, counted on the wire.
-5. The GET and POST scenarios again on SQLite.
+5. The plan the database chose for the search, at the largest table size.
+6. The GET and POST scenarios again on SQLite (the default run only).
 """
 
 import argparse
@@ -23,10 +25,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import psycopg2
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
+from app.core.config import normalise_database_url
+from app.crud.recipe import RECIPES_MATCHING, escape_like
 from bench import data, report
-from bench.databases import DEFAULT_ADMIN_URL, libpq_url, throwaway_database
+from bench.databases import DEFAULT_ADMIN_URL, DEFAULT_MYSQL_ADMIN_URL, throwaway_database
 from bench.load import RunResult, Scenario, run_load, wrk_available
 from bench.roundtrips import RoundTripCounter
 from bench.servers import (
@@ -59,6 +64,11 @@ HOME = Scenario("GET /", "GET", "/", "static")
 SCENARIOS = (GET_BY_ID, SEARCH, POST, HOME)
 SQLITE_SCENARIOS = (GET_BY_ID, POST)
 SCALE_STEPS = (10_000, 100_000, 1_000_000)
+# --database: the server's name in the tables, and where its admin URL comes from.
+DATABASES = {
+    "postgresql": ("PostgreSQL", "BENCH_DATABASE_URL", DEFAULT_ADMIN_URL),
+    "mariadb": ("MariaDB", "BENCH_MYSQL_URL", DEFAULT_MYSQL_ADMIN_URL),
+}
 
 
 @dataclass(frozen=True)
@@ -119,14 +129,35 @@ def run_prestart(database_url: str) -> float:
 
 
 def max_recipe_id(database_url: str) -> int:
-    connection = psycopg2.connect(libpq_url(database_url))
+    engine = create_engine(normalise_database_url(database_url), poolclass=NullPool)
     try:
-        with connection, connection.cursor() as cursor:
-            cursor.execute("SELECT max(id) FROM recipe")
-            row = cursor.fetchone()
+        with engine.connect() as connection:
+            return int(connection.execute(text("SELECT max(id) FROM recipe")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def search_plan(database_url: str, keyword: str) -> list[str]:
+    """EXPLAIN of the stack's own search statement, as its driver sends it, one line per row
+    of the answer (MariaDB's rows as `column=value` pairs)."""
+    engine = create_engine(normalise_database_url(database_url), poolclass=NullPool)
+    compiled = RECIPES_MATCHING.compile(dialect=engine.dialect)
+    params = compiled.construct_params({"pattern": f"%{escape_like(keyword)}%", "limit": 10})
+    args: Any = params
+    if compiled.positiontup is not None:
+        args = tuple(params[name] for name in compiled.positiontup)
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"EXPLAIN {compiled.string}", args)
+        names = [column[0] for column in cursor.description]
+        rows = cursor.fetchall()
     finally:
         connection.close()
-    return int(row[0])
+        engine.dispose()
+    if names == ["QUERY PLAN"]:
+        return [row[0] for row in rows]
+    return [" ".join(f"{n}={v}" for n, v in zip(names, row, strict=True)) for row in rows]
 
 
 def drive(
@@ -163,7 +194,8 @@ def search_latency(server: Server, scenario: Scenario, plan: Plan) -> float:
     return drive(server, scenario, plan, plan.scale_seconds, 1, 1).p50_ms
 
 
-def benchmark_postgres(admin_url: str, plan: Plan, workdir: Path, results: dict[str, Any]) -> None:
+def benchmark_server(admin_url: str, plan: Plan, workdir: Path, results: dict[str, Any]) -> None:
+    """Everything but SQLite, on the server of `admin_url` (PostgreSQL or MariaDB)."""
     with throwaway_database(admin_url, prefix="bench") as database_url, ExitStack() as servers:
         log(f"database {urlsplit(database_url).path.lstrip('/')}: prestart on it empty")
         empty = run_prestart(database_url)
@@ -189,7 +221,7 @@ def benchmark_postgres(admin_url: str, plan: Plan, workdir: Path, results: dict[
         for step in plan.scale_steps():
             log(f"loading recipes up to {step:,}")
             started = time.perf_counter()
-            data.load_postgres(libpq_url(database_url), step - loaded, seed=loaded)
+            data.load(database_url, step - loaded, seed=loaded)
             log(f"  {step - loaded:,} rows in {time.perf_counter() - started:.1f}s")
             loaded = step
             scale.append(
@@ -201,6 +233,7 @@ def benchmark_postgres(admin_url: str, plan: Plan, workdir: Path, results: dict[
                 }
             )
         results["search_scale"] = scale
+        results["search_plan"] = search_plan(database_url, data.COMMON_KEYWORD)
 
         max_id = max_recipe_id(database_url)
         scenarios = []
@@ -304,7 +337,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, help="recipes to load (overrides the size)")
     parser.add_argument("--seconds", type=int, help="seconds per round")
     parser.add_argument("--rounds", type=int, help="rounds per scenario and server (>= 3)")
-    parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument(
+        "--database",
+        choices=sorted(DATABASES),
+        default="postgresql",
+        help="the server to run on (default postgresql; its admin URL from BENCH_DATABASE_URL, "
+        "or BENCH_MYSQL_URL for mariadb); the SQLite section belongs to the PostgreSQL run",
+    )
+    parser.add_argument("--skip-sqlite", action="store_true", help="the server only")
     return parser.parse_args(argv)
 
 
@@ -312,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     use_wrk = wrk_available()
     plan = Plan.from_args(args, use_wrk)
-    admin_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_ADMIN_URL)
+    server_name, url_variable, default_url = DATABASES[args.database]
+    admin_url = os.environ.get(url_variable, default_url)
     if not use_wrk:
         print(
             "wrk not found: falling back to the Python load generator (bench/loadgen.py), which "
@@ -320,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     results: dict[str, Any] = {
+        "database": args.database,
         "plan": asdict(plan),
         "connections": CONNECTIONS,
         "load_generator": "wrk" if use_wrk else "bench/loadgen.py",
@@ -329,14 +371,14 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before": os.getloadavg()[0],
     }
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-        benchmark_postgres(admin_url, plan, Path(workdir), results)
-        if not args.skip_sqlite:
+        benchmark_server(admin_url, plan, Path(workdir), results)
+        if args.database == "postgresql" and not args.skip_sqlite:
             benchmark_sqlite(plan, Path(workdir), results)
 
     results["load_average_after"] = os.getloadavg()[0]
     rss = max(results["stack_worker_rss_mb"], default=0.0)
     print(
-        f"\nPostgreSQL, {plan.rows:,} recipes, {CONNECTIONS} connections, median of "
+        f"\n{server_name}, {plan.rows:,} recipes, {CONNECTIONS} connections, median of "
         f"{plan.rounds} rounds of {plan.seconds}s ({results['load_generator']}, "
         f"{os.cpu_count()} CPUs)\n"
     )
@@ -345,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.round_trip_table(results["round_trips"]))
     print("\nSearch latency by table size (one connection)\n")
     print(report.scale_table(results["search_scale"], results["prestart"], rss))
+    print(f"\nSearch plan at {plan.rows:,} rows (EXPLAIN of the stack's statement)\n")
+    print("\n".join(results["search_plan"]))
     if "sqlite" in results:
         print(f"\nSQLite, {plan.rows:,} recipes, {CONNECTIONS} connections\n")
         print(report.sqlite_table(results["sqlite"]))

@@ -13,16 +13,16 @@ HEADERS = (
     "rows  search p50 ms",
     "prestart",
     "RSS of one stack worker",
-    "sqlite scenario",
+    "Search plan at",
 )
 
 
-def run_tool(command: list[str], postgres_admin_url: str) -> tuple[str, str]:
+def run_tool(command: list[str], admin_url: str) -> tuple[str, str]:
     """Run a benchmark tool from the project root; its stdout, and what to show on failure."""
     result = subprocess.run(
         command,
         cwd=PROJECT_ROOT,
-        env=clean_env(BENCH_DATABASE_URL=postgres_admin_url),
+        env=clean_env(BENCH_DATABASE_URL=admin_url, BENCH_MYSQL_URL=admin_url),
         capture_output=True,
         text=True,
         timeout=240,
@@ -33,18 +33,36 @@ def run_tool(command: list[str], postgres_admin_url: str) -> tuple[str, str]:
     return result.stdout, output
 
 
-@pytest.mark.slow
-def test_quick_benchmark_completes_and_prints_every_table(postgres_admin_url: str) -> None:
-    stdout, output = run_tool([str(SCRIPTS / "bench.sh"), "--quick"], postgres_admin_url)
-
+def check_tables(stdout: str, output: str, headers: tuple[str, ...]) -> list[str]:
+    """Every header printed, and a row per scenario; the rows of the scenario tables."""
     lines = [" ".join(line.split()) for line in stdout.splitlines()]
-    for header in HEADERS:
+    for header in headers:
         assert any(line.startswith(" ".join(header.split())) for line in lines), (header, output)
     table_rows = [line for line in lines if line.startswith(SCENARIOS)]
     for scenario in SCENARIOS:
         assert any(line.startswith(f"{scenario} ") for line in table_rows), (scenario, output)
+    return table_rows
+
+
+@pytest.mark.slow
+def test_quick_benchmark_completes_and_prints_every_table(postgres_admin_url: str) -> None:
+    stdout, output = run_tool([str(SCRIPTS / "bench.sh"), "--quick"], postgres_admin_url)
+
+    headers = ("PostgreSQL, 2,000 recipes", *HEADERS, "sqlite scenario")
+    table_rows = check_tables(stdout, output, headers)
     sqlite_rows = [line for line in table_rows if line.startswith(("GET /recipe/{id}", "POST"))]
     assert len(sqlite_rows) >= 4, ("the SQLite table lacks its GET and POST rows", output)
+    assert " on recipe" in stdout, ("no PostgreSQL plan", output)
+
+
+@pytest.mark.slow
+def test_quick_benchmark_on_mariadb_prints_its_tables(mysql_admin_url: str) -> None:
+    command = [str(SCRIPTS / "bench.sh"), "--quick", "--database", "mariadb"]
+    stdout, output = run_tool(command, mysql_admin_url)
+
+    check_tables(stdout, output, ("MariaDB, 2,000 recipes", *HEADERS))
+    assert "sqlite scenario" not in stdout, output
+    assert "table=recipe" in stdout, ("no MariaDB plan", output)
 
 
 @pytest.mark.slow
