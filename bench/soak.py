@@ -1,6 +1,8 @@
-"""The soak: mixed traffic against the gunicorn stack on PostgreSQL, then every write checked.
+"""The soak: mixed traffic against the gunicorn stack on PostgreSQL or MariaDB, then every write
+checked.
 
-1. creates a throwaway database next to SOAK_DATABASE_URL's (dropped again at the end),
+1. creates a throwaway database next to SOAK_DATABASE_URL's (PostgreSQL by default, or a
+   mysql:// URL for MariaDB; dropped again at the end),
 2. runs scripts/prestart.sh on it and starts scripts/start.sh with 2 workers on a free
    127.0.0.1 port,
 3. sends 70% GET /recipe/{existing id}, 20% search and 10% POST from SOAK_CONCURRENCY clients

@@ -199,9 +199,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not config.getoption("--fast"):
         return
     kept, left_out = [], []
+    # A server's tests: a parameter naming it, or its admin URL among the fixtures.
+    servers = ("[postgresql", "[mysql", "-postgresql", "-mysql")
+    server_fixtures = {"postgres_admin_url", "mysql_admin_url"}
     for item in items:
-        servers = ("[postgresql", "[mysql", "-postgresql", "-mysql")
-        if item.get_closest_marker("slow") or any(server in item.name for server in servers):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if (
+            item.get_closest_marker("slow")
+            or any(server in item.name for server in servers)
+            or fixtures & server_fixtures
+        ):
             left_out.append(item)
         else:
             kept.append(item)

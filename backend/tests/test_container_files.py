@@ -236,7 +236,16 @@ def dockerignored(path: str) -> bool:
 
 
 @pytest.mark.parametrize(
-    "path", [".venv/bin/python", ".git/HEAD", "example.db", "data/x.db-wal", ".env", ".env.prod"]
+    "path",
+    [
+        ".venv/bin/python",
+        ".git/HEAD",
+        "example.db",
+        "data/x.db-wal",
+        "x.db-writers",
+        ".env",
+        ".env.prod",
+    ],
 )
 def test_dockerignore_keeps_local_state_and_secrets_out(path: str) -> None:
     assert dockerignored(path), f"{path} would be sent to the build"

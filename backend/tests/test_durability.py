@@ -138,11 +138,13 @@ SOAK_LINE = re.compile(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
 def test_soak_script_runs_mixed_traffic_and_finds_every_acknowledged_write(
-    postgres_admin_url: str,
+    server: str, request: pytest.FixtureRequest
 ) -> None:
     """`scripts/soak.sh` itself, for 5 seconds, so it keeps working between real soak runs."""
-    env = clean_env(SOAK_DATABASE_URL=postgres_admin_url)
+    admin = "postgres_admin_url" if server == "postgresql" else "mysql_admin_url"
+    env = clean_env(SOAK_DATABASE_URL=request.getfixturevalue(admin))
     started = time.monotonic()
     result = subprocess.run(
         [str(SCRIPTS / "soak.sh"), "5"],

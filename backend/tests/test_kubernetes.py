@@ -24,7 +24,7 @@ import httpx
 import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -32,6 +32,7 @@ from app.api.main import api_routes
 from app.core.config import PLACEHOLDER_SECRET_KEY, Settings, normalise_database_url
 from app.db.capacity import PRESTART_CONNECTIONS
 from app.db.migrations import PROJECT_ROOT, head_revision
+from app.models import User
 from bench.databases import throwaway_database
 from bench.servers import free_port, http_status, wait_until
 
@@ -622,15 +623,18 @@ def run_job(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_production_pods_commands_migrate_then_serve_on_postgres(
-    postgres_admin_url: str, tmp_path: Path
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
+def test_production_pods_commands_migrate_then_serve(
+    server: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """The app starts before its release's Job, unready; the Job migrates through the direct
     URL (the app's URL points at a closed port here, as a pooler the Job must not use would be),
-    then the same pods turn ready without a restart. A second run of the Job changes nothing."""
+    then the same pods turn ready without a restart. A second run of the Job changes nothing.
+    The manifests name no engine: the Secret's URLs say which."""
     resources = rendered("production")
     port = free_port()
-    with throwaway_database(postgres_admin_url, prefix="recipes_k8s") as url:
+    admin = "postgres_admin_url" if server == "postgresql" else "mysql_admin_url"
+    with throwaway_database(request.getfixturevalue(admin), prefix="recipes_k8s") as url:
         app_env = pod_environment(
             resources,
             deployment(resources),
@@ -643,7 +647,7 @@ def test_production_pods_commands_migrate_then_serve_on_postgres(
             resources,
             job(resources),
             {
-                "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/pooler",
+                "DATABASE_URL": f"{server}://app@127.0.0.1:{free_port()}/pooler",
                 "MIGRATION_DATABASE_URL": url,
                 "SECRET_KEY": SIGNING_KEY,
                 "FIRST_SUPERUSER_PASSWORD": "the first superuser's password",
@@ -698,12 +702,12 @@ def test_production_pods_commands_migrate_then_serve_on_postgres(
                     app.wait(timeout=10)
         log = log_path.read_text()
         assert app.returncode == 0, log
-        # The production sizing fits a PostgreSQL with default limits: no pool warning.
+        # The production sizing fits a server with default limits: no pool warning.
         assert "connection pools may exceed the database" not in log, log
         engine = create_engine(normalise_database_url(url), poolclass=NullPool)
         try:
             with engine.connect() as connection:
-                users = connection.scalar(text('SELECT count(*) FROM "user"'))
+                users = connection.scalar(select(func.count()).select_from(User.__table__))
         finally:
             engine.dispose()
         assert users == 1, "seeded once"

@@ -10,9 +10,7 @@ across all of them. Here a route hands its whole unit of work to `Database.read`
 
 import asyncio
 import fcntl
-import hashlib
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,10 +36,9 @@ class SqliteWriterQueue:
     """
 
     def __init__(self, database_path: str) -> None:
-        # In the temporary directory, named after the database, so no lock file litters the
-        # project: every process using the same file finds the same lock.
-        digest = hashlib.sha256(str(Path(database_path).resolve()).encode()).hexdigest()[:16]
-        self.path = Path(tempfile.gettempdir()) / f"recipe-api-sqlite-{digest}.lock"
+        # Next to the database, as SQLite keeps its -wal and -shm files: every process using the
+        # file finds the same lock, and it goes when the database's directory goes.
+        self.path = Path(f"{database_path}-writers")
         self._descriptors = threading.local()
 
     @contextmanager
