@@ -18,6 +18,7 @@ from app.core.config import get_settings, mask_password
 from app.db.base import Base, autogenerate_filter, compare_server_default, is_mysql
 from app.db.locks import prestart_lock
 from app.db.migrations import (
+    ChangeCounter,
     HalfAppliedMigration,
     clear_started,
     mark_started,
@@ -83,12 +84,15 @@ def migrate(connection: Connection) -> None:
                 connection.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             )
         pending: list[str] = []
+        changes = ChangeCounter(connection)
+        cleanup.callback(changes.close)
 
         def mark_next(*, step: MigrationInfo, **_: object) -> None:
             """After a revision: the next one is the one in progress."""
             done = step.up_revision_id
             if marker is not None and done in pending[:-1]:
                 mark_started(marker, pending[pending.index(done) + 1])
+            changes.reset()
 
         # Two prestart jobs may start at once: the second waits here, then finds nothing to do.
         with prestart_lock(connection):
@@ -101,7 +105,15 @@ def migrate(connection: Connection) -> None:
                     pending[:] = pending_revisions(context.script, destination(), before)
                     if pending:
                         mark_started(marker, pending[0])
-                context.run_migrations()
+                changes.reset()
+                try:
+                    context.run_migrations()
+                except Exception:
+                    # Failed before changing anything (waiting for a lock, say): nothing of it
+                    # is in place, and running the job again is the whole recovery.
+                    if marker is not None and changes.count == 0:
+                        clear_started(marker)
+                    raise
             if marker is not None and pending:
                 clear_started(marker)
             after = context.get_context().get_current_revision()

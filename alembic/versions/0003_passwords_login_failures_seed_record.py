@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from app.db.base import mysql_table_options
+from app.db.migrations import give_up_waiting_for_locks
 
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
@@ -26,10 +27,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     options = mysql_table_options(op.get_context().dialect)
-    if op.get_context().dialect.name == "postgresql":
-        # ALTER TABLE waits for the lock behind any open transaction on "user", and every query
-        # waits behind it: give up after a few seconds instead (the job can be run again).
-        op.execute("SET LOCAL lock_timeout = '5s'")
+    give_up_waiting_for_locks()
     op.add_column("user", sa.Column("hashed_password", sa.String(length=256), nullable=True))
     op.create_table(
         "login_failure",

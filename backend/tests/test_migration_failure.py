@@ -5,6 +5,7 @@ the head that changes the schema and then fails; `scripts/prestart.sh` runs with
 ALEMBIC_CONFIG pointing at the copy, as alembic's CLI honours that variable.
 """
 
+import re
 import shutil
 import subprocess
 import textwrap
@@ -219,3 +220,68 @@ def test_failed_migration_on_mariadb_stops_the_next_prestart_until_the_documente
     assert {"half_done", *SCHEMA_TABLES} == done["tables"], done
     assert "rating" in done["recipe_columns"], done  # type: ignore[operator]
     assert (done["users"], done["recipes"]) == (before["users"], before["recipes"]), done
+
+
+LOCKED_REVISION = "9f_waits_for_recipe"
+
+
+def locked_revision_source(down_revision: str) -> str:
+    return textwrap.dedent(
+        f'''\
+        """a migration that alters a table in use (test only)"""
+
+        import sqlalchemy as sa
+        from alembic import op
+
+        from app.db.migrations import give_up_waiting_for_locks
+
+        revision = "{LOCKED_REVISION}"
+        down_revision = "{down_revision}"
+        branch_labels = None
+        depends_on = None
+
+
+        def upgrade() -> None:
+            give_up_waiting_for_locks(seconds=1)
+            op.add_column("recipe", sa.Column("rating", sa.Integer(), nullable=True))
+
+
+        def downgrade() -> None:
+            op.drop_column("recipe", "rating")
+        '''
+    )
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
+def test_a_revision_that_cannot_get_its_table_gives_up_and_the_next_prestart_completes(
+    server: str, request: pytest.FixtureRequest, migrations_copy: Path
+) -> None:
+    """An open transaction that read `recipe` (a client's, a report's) holds the ALTER back; the
+    revision gives up after its lock timeout instead of queueing every query behind it, and,
+    having changed nothing, needs no recovery on either server: the next prestart completes."""
+    admin = "postgres_admin_url" if server == "postgresql" else "mysql_admin_url"
+    with throwaway_database(request.getfixturevalue(admin), prefix="recipes_locked") as url:
+        first = prestart(url)
+        assert first.returncode == 0, describe(first)
+        before = schema_state(url)
+        head = head_revision()
+        assert head is not None
+        revision = migrations_copy.parent / "alembic" / "versions" / f"{LOCKED_REVISION}.py"
+        revision.write_text(locked_revision_source(head))
+
+        engine = create_engine(normalise_database_url(url))
+        try:
+            with engine.connect() as reader:
+                reader.execute(text("SELECT id FROM recipe WHERE id = 1")).all()  # still open
+                gave_up = prestart(url, migrations_copy)
+        finally:
+            engine.dispose()
+        assert gave_up.returncode != 0, describe(gave_up)
+        assert re.search(r"lock timeout|Lock wait timeout", gave_up.stderr), describe(gave_up)
+        assert schema_state(url) == before
+
+        again = prestart(url, migrations_copy)
+        assert again.returncode == 0, describe(again)
+        done = schema_state(url)
+        assert done["revision"] == [LOCKED_REVISION], done
+        assert "rating" in done["recipe_columns"], done  # type: ignore[operator]

@@ -1,13 +1,18 @@
-"""Where the schema stands compared with the migrations in `alembic/`."""
+"""Where the schema stands compared with the migrations in `alembic/`, and what the revisions and
+`alembic/env.py` share."""
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from alembic import op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, event, inspect, text
+
+from app.db.base import is_mysql
 
 # backend/app/db/migrations.py -> repository root, where alembic.ini and alembic/ live.
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -75,6 +80,46 @@ def mark_started(connection: Connection, revision: str) -> None:
 
 def clear_started(connection: Connection) -> None:
     connection.execute(text(f"DROP TABLE IF EXISTS {MIGRATION_MARKER}"))
+
+
+# Statements that change nothing: a revision that failed after only these left nothing behind.
+_CHANGES_NOTHING = ("SELECT", "SET", "SHOW", "DESCRIBE", "PRAGMA")
+
+
+class ChangeCounter:
+    """Counts the statements run on `connection` that may change the schema or the data, since
+    the last `reset()`: a revision that fails before any of them (a lock it could not get, say)
+    left nothing half way."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.count = 0
+        event.listen(connection, "after_cursor_execute", self._seen)
+
+    def _seen(self, _connection: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(_CHANGES_NOTHING):
+            self.count += 1
+
+    def reset(self) -> None:
+        self.count = 0
+
+    def close(self) -> None:
+        event.remove(self.connection, "after_cursor_execute", self._seen)
+
+
+def give_up_waiting_for_locks(seconds: int = 5) -> None:
+    """The first step of a revision that alters a table in use.
+
+    ALTER TABLE waits for its table's lock behind every open transaction on it, and every query
+    of the app then waits behind the ALTER: give up after `seconds` instead. The job fails, the
+    app goes on, and the job can be run again when the table is quieter. PostgreSQL: lock_timeout
+    for the revision's transaction; MariaDB/MySQL: lock_wait_timeout (metadata locks) for the
+    job's session; SQLite: nothing to wait behind but a writer."""
+    dialect = op.get_context().dialect.name
+    if dialect == "postgresql":
+        op.execute(f"SET LOCAL lock_timeout = '{int(seconds)}s'")
+    elif is_mysql(dialect):
+        op.execute(f"SET SESSION lock_wait_timeout = {int(seconds)}")
 
 
 def pending_revisions(
