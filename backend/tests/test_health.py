@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from app.core.config import Settings
 from app.db.migrations import head_revision
@@ -112,3 +112,27 @@ def test_readiness_becomes_ok_once_the_database_is_migrated(tmp_path: Path) -> N
     assert before.status_code == 503, before.text
     assert after.status_code == 200, after.text
     assert after.json()["revision"] == HEAD, after.text
+
+
+def test_readiness_stays_ok_on_a_schema_a_newer_release_migrated(tmp_path: Path) -> None:
+    """During a rolling update the new release's migration runs while the old pods serve: they
+    stay ready on the newer schema, and only a schema behind theirs takes them out."""
+    url = sqlite_url(tmp_path / "newer.db")
+    migrate(url)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9f_newer'"))
+    finally:
+        engine.dispose()
+
+    with client_for(url) as client:
+        response = client.get("/health/ready")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "ok",
+        "revision": "9f_newer",
+        "head": HEAD,
+        "detail": f"database at revision 9f_newer, newer than this release's {HEAD}",
+    }
