@@ -4,6 +4,7 @@ Nothing here connects at import time: each gunicorn worker builds its own engine
 lifespan, after the fork, so no pooled connection is ever shared between processes.
 """
 
+import math
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -55,7 +56,7 @@ def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
             # PyMySQL bounds only the TCP connect by connect_timeout, not the server's greeting,
             # and reads without a limit: an unresponsive server would hold a request for good.
             # A statement ends within DB_STATEMENT_TIMEOUT_MS on the server; this is the backstop.
-            limit = settings.DB_STATEMENT_TIMEOUT_MS / 1000 + settings.DB_CONNECT_TIMEOUT
+            limit = math.ceil(settings.DB_STATEMENT_TIMEOUT_MS / 1000) + settings.DB_CONNECT_TIMEOUT
             connect_args |= {"read_timeout": limit, "write_timeout": limit}
         engine = create_engine(url, connect_args=connect_args, **options)
         _configure_mysql_sessions(engine, settings.DB_STATEMENT_TIMEOUT_MS)
