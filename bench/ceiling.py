@@ -30,6 +30,7 @@ import pymysql
 from sqlalchemy.engine import make_url
 
 from app.models import Recipe
+from bench.databases import libpq_url, pymysql_connect
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -61,19 +62,10 @@ LABEL_MATCHES = (
 
 def _connect() -> Any:
     """A new connection in autocommit: each statement commits by itself."""
-    url = DATABASE_URL
+    url = DATABASE_URL.render_as_string(hide_password=False)
     if MYSQL:
-        return pymysql.connect(
-            host=url.host or "127.0.0.1",
-            port=url.port or 3306,
-            user=url.username or "root",
-            password=url.password or "",
-            database=url.database,
-            charset="utf8mb4",
-            autocommit=True,
-        )
-    # libpq reads postgresql:// URIs; drop SQLAlchemy's driver suffix.
-    connection = psycopg2.connect(url.set(drivername="postgresql").render_as_string(False))
+        return pymysql_connect(url, autocommit=True)
+    connection = psycopg2.connect(libpq_url(url))
     connection.autocommit = True
     return connection
 

@@ -12,10 +12,9 @@ import sqlite3
 from collections.abc import Iterator
 
 import psycopg2
-import pymysql
 from sqlalchemy.engine import make_url
 
-from bench.databases import libpq_url
+from bench.databases import libpq_url, pymysql_connect
 
 STYLES = (
     "Classic", "Quick", "Easy", "Spicy", "Smoky", "Creamy", "Crispy", "Roasted", "Grilled",
@@ -109,15 +108,7 @@ def load_postgres(url: str, count: int, seed: int, submitter_id: int = 1) -> Non
 def load_mysql(url: str, count: int, seed: int, submitter_id: int = 1) -> None:
     """Append `count` recipes in multi-row INSERTs (PyMySQL writes one per executemany batch),
     then refresh the optimizer's statistics."""
-    parsed = make_url(url)
-    connection = pymysql.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 3306,
-        user=parsed.username or "root",
-        password=parsed.password or "",
-        database=parsed.database,
-        charset="utf8mb4",
-    )
+    connection = pymysql_connect(url)
     rows = ((*row, submitter_id) for row in recipe_rows(count, seed))
     try:
         with connection.cursor() as cursor:

@@ -7,7 +7,9 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import pymysql
 from sqlalchemy import bindparam, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
@@ -20,6 +22,20 @@ DEFAULT_MYSQL_ADMIN_URL = "mysql://root@127.0.0.1:3306/test"
 def libpq_url(url: str) -> str:
     """A URL psycopg2 accepts: SQLAlchemy's `postgresql+psycopg2://` scheme spelt plainly."""
     return "postgresql://" + url.split("://", 1)[1]
+
+
+def pymysql_connect(url: str, **options: Any) -> "pymysql.Connection[Any]":
+    """A PyMySQL connection to the database of a `mysql://` or `mariadb://` URL, in utf8mb4."""
+    parsed = make_url(url)
+    return pymysql.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 3306,
+        user=parsed.username or "root",
+        password=parsed.password or "",
+        database=parsed.database,
+        charset="utf8mb4",
+        **options,
+    )
 
 
 def with_database(admin_url: str, name: str) -> str:

@@ -45,7 +45,44 @@ def require_pg_bin() -> None:
         pytest.skip(reason)
 
 
-class ThrowawayCluster:
+class _ServerFiles:
+    """What every throwaway server has: a free port, a temporary root holding its data directory
+    and log, owned by the system user it runs as when the tests run as root."""
+
+    def __init__(self, prefix: str, server_user: str) -> None:
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self.data_dir = self.root / "data"
+        self.log_file = self.root / "server.log"
+        self._run_as = server_user if os.geteuid() == 0 else None
+        self._give_to_server_user(self.root)
+
+    def _give_to_server_user(self, path: Path) -> None:
+        if self._run_as:
+            entry = pwd.getpwnam(self._run_as)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _as_server_user(self, command: Sequence[str]) -> list[str]:
+        if self._run_as:
+            return ["runuser", "-u", self._run_as, "--", *command]
+        return list(command)
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self, mode: str = "fast") -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ThrowawayCluster(_ServerFiles):
     """Password-authenticated (scram) server: user `postgres`, password `PASSWORD`."""
 
     def __init__(self) -> None:
@@ -53,18 +90,10 @@ class ThrowawayCluster:
         if bin_dir is None:
             raise RuntimeError("no PostgreSQL server binaries (initdb) on this machine")
         self.bin_dir = bin_dir
-        self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="pg-cluster-"))
-        self.data_dir = self.root / "data"
-        self.log_file = self.root / "server.log"
-        self._run_as = "postgres" if os.geteuid() == 0 else None
-        if self._run_as:
-            entry = pwd.getpwnam(self._run_as)
-            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        super().__init__("pg-cluster-", "postgres")
         password_file = self.root / "pwfile"
         password_file.write_text(PASSWORD + "\n")
-        if self._run_as:
-            os.chown(password_file, entry.pw_uid, entry.pw_gid)
+        self._give_to_server_user(password_file)
         self._pg(
             "initdb",
             "-D",
@@ -101,18 +130,8 @@ class ThrowawayCluster:
     def stop(self, mode: str = "fast") -> None:
         self._pg("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop", check=False)
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def destroy(self) -> None:
-        self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
-
     def _pg(self, program: str, *args: str, check: bool = True) -> None:
-        command: Sequence[str] = [str(self.bin_dir / program), *args]
-        if self._run_as:
-            command = ["runuser", "-u", self._run_as, "--", *command]
+        command = self._as_server_user([str(self.bin_dir / program), *args])
         subprocess.run(command, check=check, capture_output=True, timeout=60)
 
 
@@ -137,27 +156,21 @@ def require_mariadbd() -> None:
         pytest.skip(reason)
 
 
-class ThrowawayMariaDB:
+class ThrowawayMariaDB(_ServerFiles):
     """Password-authenticated MariaDB: user `root`, password `PASSWORD`, an empty database
     `recipes` in utf8mb4. The same interface as ThrowawayCluster."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="mariadb-"))
-        self.data_dir = self.root / "data"
-        self.log_file = self.root / "server.log"
-        self._run_as = "mysql" if os.geteuid() == 0 else None
-        if self._run_as:
-            entry = pwd.getpwnam(self._run_as)
-            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        super().__init__("mariadb-", "mysql")
         self._process: subprocess.Popen[bytes] | None = None
-        self._as_server_user(
+        install = [
             "mariadb-install-db",
             "--no-defaults",
             f"--datadir={self.data_dir}",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
-        )
+        ]
+        subprocess.run(self._as_server_user(install), check=True, capture_output=True, timeout=60)
         self.start(password="")
         with self._connect("", None) as connection, connection.cursor() as cursor:
             cursor.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (PASSWORD,))
@@ -184,10 +197,11 @@ class ThrowawayMariaDB:
             "--innodb-flush-log-at-trx-commit=2",
             "--skip-log-bin",
         ]
-        if self._run_as:
-            command = ["runuser", "-u", self._run_as, "--", *command]
         self._process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            self._as_server_user(command),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -207,14 +221,6 @@ class ThrowawayMariaDB:
         os.killpg(self._process.pid, sent)
         self._process.wait(timeout=60)
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def destroy(self) -> None:
-        self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
-
     def _connect(self, password: str, database: str | None) -> pymysql.Connection:
         return pymysql.connect(
             host="127.0.0.1",
@@ -228,12 +234,6 @@ class ThrowawayMariaDB:
 
     def _log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
-
-    def _as_server_user(self, program: str, *args: str) -> None:
-        command: Sequence[str] = [program, *args]
-        if self._run_as:
-            command = ["runuser", "-u", self._run_as, "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
 
 
 ThrowawayServer = ThrowawayCluster | ThrowawayMariaDB
