@@ -30,34 +30,50 @@ SCHEMA_TABLES = {"user", "recipe", "login_failure", "seed", "alembic_version"}
 FAILING_STEP = 'op.execute("SELECT no_such_column FROM no_such_table")'
 
 
-def broken_revision_source(down_revision: str, *, fail: bool) -> str:
-    last_step = FAILING_STEP if fail else "pass"
+def revision_source(revision: str, down_revision: str, upgrade: str, downgrade: str) -> str:
+    """A revision file (test only); `upgrade` and `downgrade` are their functions' bodies."""
     return textwrap.dedent(
         f'''\
-        """a migration that fails half way (test only)"""
+        """{revision} (test only)"""
 
         import sqlalchemy as sa
         from alembic import op
 
-        revision = "{BROKEN_REVISION}"
+        from app.db.migrations import give_up_waiting_for_locks
+
+        revision = "{revision}"
         down_revision = "{down_revision}"
         branch_labels = None
         depends_on = None
 
 
         def upgrade() -> None:
-            op.create_table("half_done", sa.Column("id", sa.Integer(), primary_key=True))
-            with op.batch_alter_table("recipe") as batch:
-                batch.add_column(sa.Column("rating", sa.Integer(), nullable=True))
-            {last_step}
+        {{upgrade}}
 
 
         def downgrade() -> None:
-            with op.batch_alter_table("recipe") as batch:
-                batch.drop_column("rating")
-            op.drop_table("half_done")
+        {{downgrade}}
         '''
+    ).format(
+        upgrade=textwrap.indent(textwrap.dedent(upgrade).strip(), "    "),
+        downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    "),
     )
+
+
+def broken_revision_source(down_revision: str, *, fail: bool) -> str:
+    last_step = FAILING_STEP if fail else "pass"
+    upgrade = f"""
+        op.create_table("half_done", sa.Column("id", sa.Integer(), primary_key=True))
+        with op.batch_alter_table("recipe") as batch:
+            batch.add_column(sa.Column("rating", sa.Integer(), nullable=True))
+        {last_step}
+    """
+    downgrade = """
+        with op.batch_alter_table("recipe") as batch:
+            batch.drop_column("rating")
+        op.drop_table("half_done")
+    """
+    return revision_source(BROKEN_REVISION, down_revision, upgrade, downgrade)
 
 
 @pytest.fixture
@@ -226,30 +242,13 @@ LOCKED_REVISION = "9f_waits_for_recipe"
 
 
 def locked_revision_source(down_revision: str) -> str:
-    return textwrap.dedent(
-        f'''\
-        """a migration that alters a table in use (test only)"""
-
-        import sqlalchemy as sa
-        from alembic import op
-
-        from app.db.migrations import give_up_waiting_for_locks
-
-        revision = "{LOCKED_REVISION}"
-        down_revision = "{down_revision}"
-        branch_labels = None
-        depends_on = None
-
-
-        def upgrade() -> None:
-            give_up_waiting_for_locks(seconds=1)
-            op.add_column("recipe", sa.Column("rating", sa.Integer(), nullable=True))
-
-
-        def downgrade() -> None:
-            op.drop_column("recipe", "rating")
-        '''
-    )
+    """A revision that alters a table in use, giving up on its lock after a second."""
+    upgrade = """
+        give_up_waiting_for_locks(seconds=1)
+        op.add_column("recipe", sa.Column("rating", sa.Integer(), nullable=True))
+    """
+    downgrade = 'op.drop_column("recipe", "rating")'
+    return revision_source(LOCKED_REVISION, down_revision, upgrade, downgrade)
 
 
 @pytest.mark.parametrize("server", ["postgresql", "mysql"])

@@ -398,11 +398,16 @@ def _run_two_at_once(env: dict[str, str], url: str, superuser: str) -> None:
     _assert_ready_and_seeded_once(url, superuser, both)
 
 
-def test_two_prestarts_at_once_on_an_empty_postgres_both_succeed_and_seed_once(
-    postgres_admin_url: str,
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
+def test_two_prestarts_at_once_on_an_empty_database_both_succeed_and_seed_once(
+    server: str, request: pytest.FixtureRequest
 ) -> None:
+    """The prestart lock (app/db/locks.py: an advisory lock on PostgreSQL, GET_LOCK on
+    MariaDB) serialises the jobs."""
+    admin = "postgres_admin_url" if server == "postgresql" else "mysql_admin_url"
+    admin_url = request.getfixturevalue(admin)
     for _ in range(3):
-        with throwaway_database(postgres_admin_url, prefix="prestart_race") as url:
+        with throwaway_database(admin_url, prefix="prestart_race") as url:
             env = clean_env(DATABASE_URL=url, PRESTART_MAX_WAIT="10")
             _run_two_at_once(env, url, DEFAULT_SUPERUSER)
 
@@ -425,16 +430,6 @@ def test_two_prestarts_at_once_with_compose_variables_both_succeed_and_seed_once
 
 
 # --- MariaDB: the same job, with the driver's own errors ------------------------------------
-
-
-def test_two_prestarts_at_once_on_an_empty_mariadb_both_succeed_and_seed_once(
-    mysql_admin_url: str,
-) -> None:
-    """GET_LOCK serialises the jobs, as the advisory lock does on PostgreSQL."""
-    for _ in range(3):
-        with throwaway_database(mysql_admin_url, prefix="prestart_race") as url:
-            env = clean_env(DATABASE_URL=url, PRESTART_MAX_WAIT="10")
-            _run_two_at_once(env, url, DEFAULT_SUPERUSER)
 
 
 @pytest.fixture
