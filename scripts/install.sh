@@ -17,7 +17,11 @@ fi
 # The project's own code on the venv's path: `app` (and its tests) from backend/, the tools
 # (`bench`) from the root. Python, alembic, pytest and gunicorn then need no PYTHONPATH.
 site_packages=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-printf '%s\n' "$PWD/backend" "$PWD" >"$site_packages/recipe_api.pth"
+paths=$(printf '%s\n' "$PWD/backend" "$PWD")
+# Written only when it changes: in the images the venv belongs to root, not to the user running.
+if [ "$(cat "$site_packages/recipe_api.pth" 2>/dev/null)" != "$paths" ]; then
+    printf '%s\n' "$paths" >"$site_packages/recipe_api.pth"
+fi
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
     exit 0
 fi
