@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from app.core.config import get_settings
+from app.core.logging import logging_config
+from app.core.metrics import MULTIPROCESS_DIRECTORY as _METRICS_DIRECTORY
 
 
 def available_cores() -> int:
@@ -50,9 +52,12 @@ graceful_timeout = _settings.GUNICORN_GRACEFUL_TIMEOUT
 keepalive = _settings.GUNICORN_KEEPALIVE
 forwarded_allow_ips = _settings.FORWARDED_ALLOW_IPS
 
-accesslog = "-"
+# Gunicorn's own lines (the master's, and the workers' start and exit) in the app's format, on
+# stdout. No access log: the app writes one line per request, with its id, route and duration.
+accesslog = None
 errorlog = "-"
 loglevel = _settings.LOG_LEVEL
+logconfig_dict = logging_config(_settings.LOG_LEVEL, _settings.LOG_FORMAT)
 # Worker heartbeat files in memory, not on a container's overlay filesystem.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
 # Gunicorn 25.1+ opens a control socket for `gunicornc` in $XDG_RUNTIME_DIR or ~/.gunicorn by
@@ -65,3 +70,18 @@ def when_ready(server: Any) -> None:
     # With reuse_port the master opens no socket of its own, so gunicorn's "Listening at:" line
     # names nothing: say where the workers listen.
     server.log.info("Workers listen at: http://%s", bind)
+    if _settings.METRICS_ENABLED and not os.environ.get(_METRICS_DIRECTORY):
+        server.log.warning(
+            "%s is not set: each worker answers /metrics with its own values only; "
+            "start with scripts/start.sh, which sets it",
+            _METRICS_DIRECTORY,
+        )
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker ended (exit, crash, SIGKILL): its gauges (requests in progress, connections in
+    use) leave the metrics with it; its counters stay, so that totals never go back."""
+    if os.environ.get(_METRICS_DIRECTORY):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

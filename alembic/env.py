@@ -5,16 +5,18 @@ Tests pass a URL of their own through `config.attributes["database_url"]`.
 """
 
 import logging
+import time
 from contextlib import ExitStack
-from logging.config import fileConfig
 
 from alembic import context
 from alembic.runtime.migration import MigrationInfo
+from alembic.util import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 import app.models  # noqa: F401  (registers every table on Base.metadata)
 from app.core.config import get_settings, mask_password
+from app.core.logging import configure_logging, step_fields
 from app.db.base import Base, autogenerate_filter, compare_server_default, is_mysql
 from app.db.locks import prestart_lock
 from app.db.migrations import (
@@ -29,7 +31,10 @@ from app.db.session import create_db_engine
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
-    fileConfig(config.config_file_name, disable_existing_loggers=False)
+    # The app's logging (LOG_FORMAT, LOG_LEVEL), so that the prestart job's lines are alike; on
+    # stderr when stdout is the SQL itself (`alembic upgrade head --sql`).
+    stream = "stderr" if context.is_offline_mode() else "stdout"
+    configure_logging(get_settings().LOG_LEVEL, get_settings().LOG_FORMAT, stream)
 logger = logging.getLogger("alembic.env")
 
 target_metadata = Base.metadata
@@ -94,36 +99,62 @@ def migrate(connection: Connection) -> None:
                 mark_started(marker, pending[pending.index(done) + 1])
             changes.reset()
 
-        # Two prestart jobs may start at once: the second waits here, then finds nothing to do.
-        with prestart_lock(connection):
-            # Configured outside any transaction, so that Alembic commits its own.
-            configure(connection=connection, on_version_apply=mark_next)
-            with context.begin_transaction():
-                before = context.get_context().get_current_revision()
-                if marker is not None:
-                    refuse_half_applied(marker)
-                    pending[:] = pending_revisions(context.script, destination(), before)
-                    if pending:
-                        mark_started(marker, pending[0])
-                changes.reset()
-                try:
-                    context.run_migrations()
-                except Exception:
-                    # Failed before changing anything (waiting for a lock, say): nothing of it
-                    # is in place, and running the job again is the whole recovery.
-                    if marker is not None and changes.count == 0:
-                        clear_started(marker)
-                    raise
-            if marker is not None and pending:
-                clear_started(marker)
-            after = context.get_context().get_current_revision()
-    url = mask_password(connection.engine.url)
+        url = mask_password(connection.engine.url)
+        started = time.perf_counter()
+        before: str | None = None
+        lock_wait_ms: float | None = None
+        try:
+            # Two prestart jobs may start at once: the second waits here, then finds nothing
+            # to do.
+            with prestart_lock(connection):
+                lock_wait_ms = round((time.perf_counter() - started) * 1000, 1)
+                # Configured outside any transaction, so that Alembic commits its own.
+                configure(connection=connection, on_version_apply=mark_next)
+                with context.begin_transaction():
+                    before = context.get_context().get_current_revision()
+                    if marker is not None:
+                        refuse_half_applied(marker)
+                        pending[:] = pending_revisions(context.script, destination(), before)
+                        if pending:
+                            mark_started(marker, pending[0])
+                    changes.reset()
+                    try:
+                        context.run_migrations()
+                    except Exception:
+                        # Failed before changing anything (waiting for a lock, say): nothing of
+                        # it is in place, and running the job again is the whole recovery.
+                        if marker is not None and changes.count == 0:
+                            clear_started(marker)
+                        raise
+                if marker is not None and pending:
+                    clear_started(marker)
+                after = context.get_context().get_current_revision()
+        except Exception as exc:
+            failed = step_fields(
+                "migrate", "failed", started, revision_before=before, lock_wait_ms=lock_wait_ms
+            )
+            message = "migrating database %s from revision %s failed"
+            if isinstance(exc, CommandError | HalfAppliedMigration):
+                # Refused before migrating (a revision this code does not know, a revision half
+                # applied): the reason is the message.
+                logger.error(f"{message}: %s", url, before, exc, extra=failed)
+            else:
+                logger.exception(message, url, before, extra=failed)
+            raise
+    done = step_fields(
+        "migrate",
+        "ok",
+        started,
+        revision_before=before,
+        revision_after=after,
+        lock_wait_ms=lock_wait_ms,
+    )
     # Said the same way by every command that runs this file (upgrade, current, check, ...):
     # only a change of revision is reported as a migration.
     if after != before:
-        logger.info("migrated database %s from revision %s to %s", url, before, after)
+        logger.info("migrated database %s from revision %s to %s", url, before, after, extra=done)
     else:
-        logger.info("database %s at revision %s", url, after)
+        logger.info("database %s at revision %s", url, after, extra=done)
 
 
 def run_migrations_online() -> None:
@@ -148,6 +179,5 @@ if context.is_offline_mode():
 else:
     try:
         run_migrations_online()
-    except HalfAppliedMigration as exc:
-        logger.error("%s", exc)
-        raise SystemExit(1) from None
+    except HalfAppliedMigration:
+        raise SystemExit(1) from None  # logged above

@@ -3,7 +3,8 @@
 Throughput on a shared 2-core machine varies by 10% from run to run, too much to see a change
 that saves 3%. This drives the stack's ASGI app and the ceiling in-process (no server, no
 sockets, one request at a time) against a throwaway PostgreSQL database and prints the cost of
-one GET /recipe/{id} and one POST /recipe/. With `--instructions` the cost is counted by
+one GET /recipe/{id} and one POST /recipe/, the stack with its request logs and metrics on as the
+image runs it (`--observability off` for neither). With `--instructions` the cost is counted by
 valgrind (callgrind): the same code gives the same count to within a fraction of a percent.
 Profile first (py-spy on a worker under `scripts/bench.sh`), then check each change here.
 """
@@ -16,13 +17,20 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from bench.databases import DEFAULT_ADMIN_URL, throwaway_database
 from bench.run import run_prestart
-from bench.servers import PROJECT_ROOT, clean_env
+from bench.servers import (
+    METRICS_DIRECTORY,
+    OBSERVABILITY_OFF,
+    OBSERVABILITY_ON,
+    PROJECT_ROOT,
+    clean_env,
+)
 
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[
@@ -134,20 +142,32 @@ def child(which: str, scenario: str, requests: int) -> None:
 
 
 def run_child(
-    database_url: str, which: str, scenario: str, requests: int, valgrind: bool
+    database_url: str,
+    which: str,
+    scenario: str,
+    requests: int,
+    valgrind: bool,
+    observability: str = "on",
 ) -> tuple[float, int | None]:
     command = [sys.executable, "-m", "bench.cost", "--child", which, scenario, str(requests)]
     if valgrind:
         command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command]
-    completed = subprocess.run(
-        command,
-        cwd=PROJECT_ROOT,
-        env=clean_env(DATABASE_URL=database_url, LOG_LEVEL="warning"),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    settings = {"LOG_LEVEL": "warning"}
+    if which == "stack":
+        settings = OBSERVABILITY_ON if observability == "on" else OBSERVABILITY_OFF
+    # The request lines go to the captured stdout; the metrics to files, as in a worker.
+    with tempfile.TemporaryDirectory(prefix="cost-metrics-") as metrics_dir:
+        completed = subprocess.run(
+            command,
+            cwd=PROJECT_ROOT,
+            env=clean_env(
+                DATABASE_URL=database_url, **settings, **{METRICS_DIRECTORY: metrics_dir}
+            ),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
     cpu = re.search(r"cpu_us_per_request=([\d.]+)", completed.stdout)
     if completed.returncode != 0 or cpu is None:
         raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stdout}{completed.stderr}")
@@ -160,6 +180,12 @@ def main() -> None:
     parser.add_argument("--instructions", action="store_true", help="count with valgrind")
     parser.add_argument("--scenario", choices=["get", "post"], help="only this scenario")
     parser.add_argument("--app", choices=["stack", "ceiling"], help="only this app")
+    parser.add_argument(
+        "--observability",
+        choices=["on", "off"],
+        default="on",
+        help="the stack's request logs and metrics: on as the image runs it (the default), or off",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -179,8 +205,9 @@ def main() -> None:
             for which in ("stack", "ceiling"):
                 if args.app not in (None, which):
                     continue
-                _, short = run_child(database_url, which, scenario, SHORT, args.instructions)
-                cpu_long, long = run_child(database_url, which, scenario, LONG, args.instructions)
+                options = (args.instructions, args.observability)
+                _, short = run_child(database_url, which, scenario, SHORT, *options)
+                cpu_long, long = run_child(database_url, which, scenario, LONG, *options)
                 per_request = f"{(long - short) / (LONG - SHORT):,.0f}" if long and short else "-"
                 print(f"{label:<18} {which:<8} {cpu_long:>14.0f} {per_request:>21}", flush=True)
 

@@ -89,6 +89,29 @@ def main_table(scenarios: Sequence[dict[str, Any]]) -> str:
     return format_table(MAIN_HEADERS, rows)
 
 
+def observability_cost(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]:
+    """What request logs and metrics cost a scenario: the same stack with both on and off,
+    from the same interleaved rounds."""
+    on_rps, off_rps = on["stack_rps"], off["stack_rps"]
+    return {
+        "scenario": on["scenario"],
+        "on_rps": on_rps,
+        "off_rps": off_rps,
+        "change": on_rps / off_rps - 1 if off_rps else None,
+        "on_p50_ms": on["stack_p50_ms"],
+        "off_p50_ms": off["stack_p50_ms"],
+    }
+
+
+def observability_line(cost: dict[str, Any]) -> str:
+    change = f"{cost['change']:+.1%}" if cost["change"] is not None else "-"
+    return (
+        f"{cost['scenario']}: {cost['on_rps']:,.0f} rps with request logs and metrics on, "
+        f"{cost['off_rps']:,.0f} rps with both off, in the same rounds: {change} "
+        "(budget: -5%)"
+    )
+
+
 def round_trip_table(counts: dict[str, dict[str, float]]) -> str:
     rows = [(name, f"{c['stack']:.1f}", f"{c['ceiling']:.1f}") for name, c in counts.items()]
     return format_table(("scenario", "stack", "ceiling"), rows)

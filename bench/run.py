@@ -2,10 +2,12 @@
 
 1. A fresh PostgreSQL (or MariaDB) database: prestart timed on it empty, then up to date
    (median of rounds).
-2. The stack (`scripts/start.sh`) and the ceiling (`bench/ceiling.py`, the least work each
-   request needs) under the same gunicorn settings, 2 workers each; recipes bulk-loaded in
-   steps, search latency taken at each step.
-3. Every scenario driven against both, interleaved (stack, ceiling, stack, ceiling, ...).
+2. The stack (`scripts/start.sh`, request logs and metrics on, as the image runs it) and the
+   ceiling (`bench/ceiling.py`, the least work each request needs) under the same gunicorn
+   settings, 2 workers each; recipes bulk-loaded in steps, search latency taken at each step.
+3. Every scenario driven against both, interleaved (the order rotating from round to round);
+   GET /recipe/{id} also against the same stack with request logs and metrics off, in the
+   same rounds.
 4. The round trips each sends the database per request, counted on the wire.
 5. The plan the database chose for the search, at the largest table size.
 6. The GET and POST scenarios again on SQLite (the default run only).
@@ -36,6 +38,8 @@ from bench.load import RunResult, Scenario, run_load, wrk_available
 from bench.roundtrips import RoundTripCounter
 from bench.servers import (
     CEILING_READY,
+    OBSERVABILITY_OFF,
+    OBSERVABILITY_ON,
     PROJECT_ROOT,
     STACK_READY,
     Server,
@@ -53,6 +57,9 @@ SUPERUSER = "admin@recipeapi.com"
 SUPERUSER_PASSWORD = "benchmark superuser password"
 
 GET_BY_ID = Scenario("GET /recipe/{id}", "GET", "/recipe/", "get_by_id")
+# The stack as the image runs it has request logs and metrics on; this one has both off.
+QUIET_STACK = "stack, logs and metrics off"
+QUIET_ROW = "GET /recipe/{id}, logs+metrics off"
 SEARCH = Scenario(
     "GET /search/", "GET", f"/search/?keyword={data.COMMON_KEYWORD}&max_results=10", "static"
 )
@@ -177,12 +184,15 @@ def drive(
 def interleaved(
     servers: list[Server], scenario: Scenario, plan: Plan, max_id: int
 ) -> dict[str, list[RunResult]]:
-    """A warm-up each, then rounds of A B A B ... so that drift hits both alike."""
+    """A warm-up each, then rounds of A B C, B C A, C A B ... so that drift hits all alike and
+    none always runs right after another (the one after the ceiling's burst of connections ran
+    measurably slower)."""
     for server in servers:
         drive(server, scenario, plan, plan.warmup_seconds, max_id, CONNECTIONS)
     runs: dict[str, list[RunResult]] = {server.name: [] for server in servers}
-    for _ in range(plan.rounds):
-        for server in servers:
+    for round_number in range(plan.rounds):
+        shift = round_number % len(servers)
+        for server in servers[shift:] + servers[:shift]:
             runs[server.name].append(
                 drive(server, scenario, plan, plan.seconds, max_id, CONNECTIONS)
             )
@@ -208,12 +218,18 @@ def benchmark_server(admin_url: str, plan: Plan, workdir: Path, results: dict[st
             "up_to_date_runs_s": up_to_date,
         }
 
-        stack = launch_stack(database_url, workdir / "stack.log")
+        stack = launch_stack(database_url, workdir / "stack.log", OBSERVABILITY_ON)
         servers.callback(stack.stop)
+        # The same code with request logs and metrics off, for GET /recipe/{id}'s comparison.
+        quiet = launch_stack(
+            database_url, workdir / "stack-quiet.log", OBSERVABILITY_OFF, name=QUIET_STACK
+        )
+        servers.callback(quiet.stop)
         ceiling = launch_ceiling(database_url, workdir / "ceiling.log")
         servers.callback(ceiling.stop)
         stack.wait_ready(STACK_READY)
         stack.token = access_token(stack.base_url, SUPERUSER, SUPERUSER_PASSWORD)
+        quiet.wait_ready(STACK_READY)
         ceiling.wait_ready(CEILING_READY)
 
         loaded = 0
@@ -238,10 +254,16 @@ def benchmark_server(admin_url: str, plan: Plan, workdir: Path, results: dict[st
         max_id = max_recipe_id(database_url)
         scenarios = []
         for scenario in SCENARIOS:
-            log(f"{scenario.name}: {plan.rounds} rounds of {plan.seconds}s each, stack and ceiling")
-            runs = interleaved([stack, ceiling], scenario, plan, max_id)
+            compared = [stack, quiet, ceiling] if scenario is GET_BY_ID else [stack, ceiling]
+            names = ", ".join(server.name for server in compared)
+            log(f"{scenario.name}: {plan.rounds} rounds of {plan.seconds}s each, {names}")
+            runs = interleaved(compared, scenario, plan, max_id)
             result = report.ScenarioResult(scenario.name, runs["stack"], runs["ceiling"])
             scenarios.append(result.summary())
+            if scenario is GET_BY_ID:
+                off = report.ScenarioResult(QUIET_ROW, runs[QUIET_STACK], runs["ceiling"])
+                scenarios.append(off.summary())
+                results["observability"] = report.observability_cost(scenarios[-2], scenarios[-1])
         results["scenarios"] = scenarios
         results["stack_worker_rss_mb"] = stack.worker_rss_mb()
     with throwaway_database(admin_url, prefix="bench_trips") as database_url:
@@ -300,7 +322,7 @@ def benchmark_sqlite(plan: Plan, workdir: Path, results: dict[str, Any]) -> None
     log("SQLite: prestart, load, stack")
     run_prestart(database_url)
     data.load_sqlite(str(path), plan.rows, seed=0)
-    stack = launch_stack(database_url, workdir / "stack-sqlite.log")
+    stack = launch_stack(database_url, workdir / "stack-sqlite.log", OBSERVABILITY_ON)
     try:
         stack.wait_ready(STACK_READY)
         stack.token = access_token(stack.base_url, SUPERUSER, SUPERUSER_PASSWORD)
@@ -383,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs)\n"
     )
     print(report.main_table(results["scenarios"]))
+    print(f"\n{report.observability_line(results['observability'])}")
     print("\nRound trips to the database per request (counted on the wire)\n")
     print(report.round_trip_table(results["round_trips"]))
     print("\nSearch latency by table size (one connection)\n")

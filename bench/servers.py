@@ -6,6 +6,7 @@ way production starts it (`scripts/start.sh`: gunicorn with uvicorn workers).
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +33,9 @@ PRIVATE_PREFIXES = (
     "SECRET_KEY",
     "FIRST_SUPERUSER",
     "ENVIRONMENT",
+    "LOG_",
+    "METRICS_",
+    "PROMETHEUS_",
     "TEST_",
     "BENCH_",
     "SOAK_",
@@ -40,6 +44,14 @@ PRIVATE_PREFIXES = (
 
 STACK_READY = "/health/ready"
 CEILING_READY = "/recipe/1"  # the seed's first recipe
+
+# Request logs and metrics as the image runs them, and the same code with both off (the request
+# line is written at info): the benchmark compares the two.
+OBSERVABILITY_ON = {"LOG_LEVEL": "info", "LOG_FORMAT": "json", "METRICS_ENABLED": "true"}
+OBSERVABILITY_OFF = {"LOG_LEVEL": "warning", "METRICS_ENABLED": "false"}
+# What scripts/start.sh reads for prometheus-client's multiprocess files; each server started
+# here gets a directory of its own, so that two on one host never share (or wipe) each other's.
+METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def free_port() -> int:
@@ -116,6 +128,7 @@ class Server:
     base_url: str
     log_path: Path
     token: str = ""  # a bearer token for the writes sent to it, once logged in
+    metrics_dir: Path | None = None  # the stack's multiprocess metrics, removed once stopped
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -155,6 +168,7 @@ class Server:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+        self._remove_metrics_dir()
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL to the process group if it lingers."""
@@ -163,6 +177,11 @@ class Server:
                 self.terminate(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._remove_metrics_dir()
+
+    def _remove_metrics_dir(self) -> None:
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
 def launch(
@@ -188,13 +207,21 @@ def launch_stack(
     log_path: Path,
     settings: Mapping[str, str] | None = None,
     workers: int = 2,
+    name: str = "stack",
 ) -> Server:
     """`scripts/start.sh` with these settings; `database_url=None` leaves DATABASE_URL unset,
-    for a database given the way compose gives it (`POSTGRES_SERVER=...` in `settings`)."""
+    for a database given the way compose gives it (`POSTGRES_SERVER=...` in `settings`). Its
+    metrics files go to a directory of its own, unless `settings` name one."""
     env = clean_env(**(settings or {}))
     if database_url is not None:
         env["DATABASE_URL"] = database_url
-    return launch("stack", [str(SCRIPTS / "start.sh")], env, log_path, workers)
+    metrics_dir = None
+    if METRICS_DIRECTORY not in (settings or {}):
+        metrics_dir = Path(tempfile.mkdtemp(prefix="stack-metrics-"))
+        env[METRICS_DIRECTORY] = str(metrics_dir)
+    server = launch(name, [str(SCRIPTS / "start.sh")], env, log_path, workers)
+    server.metrics_dir = metrics_dir
+    return server
 
 
 def launch_ceiling(database_url: str, log_path: Path) -> Server:

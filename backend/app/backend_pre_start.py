@@ -7,13 +7,14 @@ since waiting cannot fix it.
 
 import logging
 import sys
+import time
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from app.core.config import Settings, get_settings, mask_password
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging, step_fields
 from app.db.errors import MYSQL_UNREACHABLE, mysql_error_code
 from app.db.session import create_db_engine
 
@@ -100,16 +101,25 @@ def wait_for_database(settings: Settings) -> None:
 
 def main() -> int:
     settings = get_settings().for_prestart()
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     url = mask_password(settings.database_url)
     logger.info("waiting for database %s (at most %ss)", url, settings.PRESTART_MAX_WAIT)
+    started = time.perf_counter()
     try:
         wait_for_database(settings)
     except OperationalError as exc:
-        reason = "gave up waiting" if is_transient(exc) else "cannot connect, not retrying"
-        logger.error("%s for %s: %s", reason, url, str(exc.orig or exc).strip())
+        transient = is_transient(exc)
+        reason = "gave up waiting" if transient else "cannot connect, not retrying"
+        outcome = "gave_up" if transient else "refused"
+        logger.error(
+            "%s for %s: %s",
+            reason,
+            url,
+            str(exc.orig or exc).strip(),
+            extra=step_fields("wait", outcome, started),
+        )
         return 1
-    logger.info("database %s is ready", url)
+    logger.info("database %s is ready", url, extra=step_fields("wait", "ok", started))
     return 0
 
 

@@ -1,5 +1,6 @@
 """The ASGI application: `app.main:app` for servers, `create_app(settings)` for tests."""
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -14,18 +15,25 @@ from app.api.body_limit import BodySizeLimit
 from app.api.docs import serve_docs
 from app.api.errors import register_error_handlers
 from app.api.main import api_routes
+from app.api.observability import RequestObservability
 from app.core.config import Settings, get_settings, mask_password
 from app.core.logging import configure_logging
+from app.core.metrics import Metrics
 from app.core.security import TokenSigner
 from app.db.capacity import warn_if_pools_exceed_database_limit
 from app.db.database import Database, writer_queue_for
+from app.db.migrations import head_revision
 from app.db.session import create_db_engine
 
 logger = logging.getLogger(__name__)
 
 
+VERSION = "1.0.0"
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    metrics = Metrics(VERSION, head_revision()) if settings.METRICS_ENABLED else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,6 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             wait_timeout=settings.DB_POOL_TIMEOUT,
             writers=writer_queue_for(engine),
         )
+        flushing = None
+        if metrics is not None:
+            metrics.watch_pool(engine)
+            flushing = asyncio.create_task(metrics.flush_while_serving())
         logger.info("database: %s", mask_password(engine.url))
         try:
             await anyio.to_thread.run_sync(warn_if_pools_exceed_database_limit, engine, settings)
@@ -48,15 +60,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             gc.unfreeze()
+            if flushing is not None:
+                flushing.cancel()
+                # Its last flush: what the worker counted since the one before.
+                await asyncio.gather(flushing, return_exceptions=True)
             app.state.database.close()
             engine.dispose()
 
     docs = settings.DOCS_ENABLED
     app = FastAPI(
         title="Recipe API",
-        version="1.0.0",
+        version=VERSION,
         lifespan=lifespan,
-        routes=api_routes(),
+        routes=api_routes(with_metrics=metrics is not None),
         # FastAPI's own doc pages load their assets from third-party hosts; `serve_docs` below
         # serves the same pages from files shipped with the app.
         docs_url=None,
@@ -67,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.tokens = TokenSigner(
         settings.signing_key, timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES)
     )
@@ -81,12 +98,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if docs:
         serve_docs(app, docs_url="/docs", redoc_url="/redoc")
     register_error_handlers(app)
+    # Added last, so outermost: the request id is set before anything else runs, and the log
+    # line and metrics see every answer, the 413s and CORS preflights included.
+    app.add_middleware(RequestObservability, metrics=metrics)
     return app
 
 
 def _create_default_app() -> FastAPI:
     settings = get_settings()
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    # /health/ready reads the revision through Alembic, which logs its context and plugins.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return create_app(settings)
 
 

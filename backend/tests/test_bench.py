@@ -1,5 +1,6 @@
 """The benchmark tools still run end to end and print their tables (not the figures)."""
 
+import re
 import subprocess
 
 import pytest
@@ -41,6 +42,12 @@ def check_tables(stdout: str, output: str, headers: tuple[str, ...]) -> list[str
     table_rows = [line for line in lines if line.startswith(SCENARIOS)]
     for scenario in SCENARIOS:
         assert any(line.startswith(f"{scenario} ") for line in table_rows), (scenario, output)
+    # GET /recipe/{id} also on the same stack with request logs and metrics off, in the same
+    # rounds, and the difference said in one line.
+    assert any(line.startswith("GET /recipe/{id}, logs+metrics off ") for line in lines), output
+    compared = [line for line in lines if "with request logs and metrics on" in line]
+    assert len(compared) == 1, output
+    assert re.search(r"rps with both off, in the same rounds: [+-]\d+\.\d%", compared[0]), output
     return table_rows
 
 
@@ -50,7 +57,7 @@ def test_quick_benchmark_completes_and_prints_every_table(postgres_admin_url: st
 
     headers = ("PostgreSQL, 2,000 recipes", *HEADERS, "sqlite scenario")
     table_rows = check_tables(stdout, output, headers)
-    sqlite_rows = [line for line in table_rows if line.startswith(("GET /recipe/{id}", "POST"))]
+    sqlite_rows = [line for line in table_rows if line.startswith(("GET /recipe/{id} ", "POST"))]
     assert len(sqlite_rows) >= 4, ("the SQLite table lacks its GET and POST rows", output)
     assert " on recipe" in stdout, ("no PostgreSQL plan", output)
 

@@ -629,7 +629,18 @@ def test_gunicorn_config_sets_only_gunicorn_settings_from_the_app_settings() -> 
     assert values["forwarded_allow_ips"] == "10.0.0.1"
     assert values["preload_app"] is False, "nothing may be opened in the master"
     assert values["control_socket_disable"] is True, "no socket in a home the user may lack"
-    assert values["accesslog"] == "-"
+    # One line per request, written by the app: no access log of gunicorn's or uvicorn's.
+    assert values["accesslog"] is None
+    logging = values["logconfig_dict"]
+    assert logging["handlers"]["stdout"]["stream"] == "ext://sys.stdout", logging
+    assert logging["formatters"]["line"]["()"] == "app.core.logging.JsonFormatter", logging
+    for name in ("gunicorn.access", "uvicorn.access"):
+        assert logging["loggers"][name] == {"handlers": [], "propagate": False}, name
+
+
+def test_gunicorn_logs_text_when_asked() -> None:
+    logging = gunicorn_config(LOG_FORMAT="text")["values"]["logconfig_dict"]
+    assert logging["formatters"]["line"]["()"] == "app.core.logging.TextFormatter", logging
 
 
 def test_gunicorn_default_worker_count_is_capped() -> None:

@@ -28,13 +28,16 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from app.api.docs import ASSETS_PATH
 from app.api.main import api_routes
 from app.core.config import PLACEHOLDER_SECRET_KEY, Settings, normalise_database_url
 from app.db.capacity import PRESTART_CONNECTIONS
 from app.db.migrations import PROJECT_ROOT, head_revision
+from app.main import create_app
 from app.models import User
 from bench.databases import throwaway_database
-from bench.servers import free_port, http_status, wait_until
+from bench.servers import METRICS_DIRECTORY, free_port, http_status, wait_until
+from tests.utils.logs import json_lines, lines_of
 
 KUBERNETES = PROJECT_ROOT / "deploy" / "kubernetes"
 OVERLAYS = sorted(path.name for path in (KUBERNETES / "overlays").iterdir() if path.is_dir())
@@ -296,6 +299,39 @@ def test_service_and_examples_reach_the_app_port(overlay: str) -> None:
     monitor = yaml.safe_load((EXAMPLES / "servicemonitor.yaml").read_text())
     assert matches(monitor["spec"]["selector"], service["metadata"]["labels"])
     assert [endpoint["port"] for endpoint in monitor["spec"]["endpoints"]] == ["http"]
+
+
+def ingress_routes(ingress: dict[str, Any], path: str) -> bool:
+    """Whether an Ingress sends `path` to a backend, as Kubernetes matches paths: Exact, or
+    Prefix by whole path elements (`/recipe` matches `/recipe/1`, not `/recipes`)."""
+    for rule in ingress["spec"]["rules"]:
+        for candidate in rule["http"]["paths"]:
+            prefix = candidate["path"]
+            if candidate["pathType"] == "Exact" and path == prefix:
+                return True
+            if candidate["pathType"] == "Prefix" and (
+                prefix == "/" or path == prefix or path.startswith(prefix.rstrip("/") + "/")
+            ):
+                return True
+    return False
+
+
+def request_path(template: str) -> str:
+    """A path a route answers: its parameters filled in; under the docs' assets mount, a file."""
+    if template == ASSETS_PATH:
+        return f"{template}/swagger-ui/swagger-ui.css"
+    return re.sub(r"\{[^}]+\}", "1", template)
+
+
+def test_ingress_example_routes_every_public_path_and_keeps_metrics_internal() -> None:
+    ingress = yaml.safe_load((EXAMPLES / "ingress.yaml").read_text())
+    app = create_app(Settings(_env_file=None, DATABASE_URL="sqlite://"))
+    served = [str(getattr(route, "path", "")) for route in app.routes]
+    assert "/metrics" in served, "the app serves /metrics by default"
+    public = [request_path(path) for path in served if path != "/metrics"]
+    assert not [path for path in public if not ingress_routes(ingress, path)], public
+    for path in ("/metrics", "/metrics/", "/metrics?format=x"):
+        assert not ingress_routes(ingress, path.split("?")[0]), f"the Ingress routes {path}"
 
 
 # --- Probes, commands, the Job ---------------------------------------------------------------
@@ -641,8 +677,13 @@ def test_production_pods_commands_migrate_then_serve(
             {"DATABASE_URL": url, "SECRET_KEY": SIGNING_KEY},
             tmp_path / "no-home",
         )
-        # Loopback, a free port: the pod's address and port 8001 are the container's own.
-        app_env |= {"HOST": "127.0.0.1", "PORT": str(port)}
+        # Loopback, a free port: the pod's address and port 8001 are the container's own, and so
+        # is its /dev/shm, where scripts/start.sh would otherwise keep the metrics files.
+        app_env |= {
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            METRICS_DIRECTORY: str(tmp_path / "metrics"),
+        }
         job_env = pod_environment(
             resources,
             job(resources),
@@ -690,8 +731,10 @@ def test_production_pods_commands_migrate_then_serve(
 
             again = run_job(job_env)
             assert again.returncode == 0, again.stdout + again.stderr
-            assert f" at revision {head_revision()}" in again.stderr, again.stderr
-            assert "migrated" not in again.stderr, again.stderr
+            # The Job's log: one JSON object per line, as a cluster's log collector reads it.
+            [migrated] = lines_of(json_lines(again.stdout), step="migrate")
+            assert migrated["revision_before"] == migrated["revision_after"] == head_revision()
+            assert f" at revision {head_revision()}" in migrated["message"], migrated
         finally:
             if app.poll() is None:
                 os.killpg(app.pid, signal.SIGTERM)

@@ -20,6 +20,7 @@ from app.db.migrations import MIGRATION_MARKER, PROJECT_ROOT, head_revision
 from app.models import User
 from bench.databases import sqlite_url, throwaway_database
 from bench.servers import clean_env, run_script
+from tests.utils.logs import json_lines
 
 pytestmark = pytest.mark.slow
 
@@ -149,7 +150,11 @@ def test_failed_migration_exits_nonzero_leaves_postgres_at_the_previous_revision
     failed = prestart(url, migrations_copy)
     assert failed.returncode != 0, describe(failed)
     assert "no_such_table" in failed.stderr, describe(failed)
-    assert "initial data" not in failed.stderr, "prestart went on after the failure"
+    steps = {line.get("step"): line for line in json_lines(failed.stdout)}
+    assert "seed" not in steps, f"prestart went on after the failure\n{describe(failed)}"
+    assert steps["migrate"]["outcome"] == "failed", describe(failed)
+    assert steps["migrate"]["revision_before"] == head_revision(), describe(failed)
+    assert "no_such_table" in steps["migrate"]["exception"], describe(failed)
     # Transactional DDL: the table and column the failed revision added are rolled back too.
     after = schema_state(url)
     assert after == before, f"schema changed by a failed migration:\n{before}\n{after}"

@@ -3,11 +3,14 @@ wrong with it and where it was read from; and Alembic's log saying what it did."
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from app.db.migrations import head_revision
 from bench.databases import sqlite_url
-from bench.servers import VENV_BIN, clean_env, run_command, run_script
+from bench.servers import METRICS_DIRECTORY, VENV_BIN, clean_env, run_command, run_script
+from tests.utils.logs import json_lines, lines_of
 from tests.utils.migrations import migrate
 
 LOAD_SETTINGS = "from app.core.config import get_settings; get_settings()"
@@ -18,8 +21,12 @@ def error_lines(stderr: str) -> list[str]:
 
 
 @pytest.mark.parametrize("script", ["start.sh", "prestart.sh"])
-def test_a_bad_setting_ends_a_script_with_one_line_and_no_traceback(script: str) -> None:
-    result = run_script(script, clean_env(DB_POOL_SIZE="abc"), timeout=60)
+def test_a_bad_setting_ends_a_script_with_one_line_and_no_traceback(
+    script: str, tmp_path: Path
+) -> None:
+    # start.sh's metrics directory in the test's own, not the host's /dev/shm.
+    env = clean_env(DB_POOL_SIZE="abc", **{METRICS_DIRECTORY: str(tmp_path / "metrics")})
+    result = run_script(script, env, timeout=60)
 
     assert result.returncode == 2, result.stderr
     assert error_lines(result.stderr) == [
@@ -122,6 +129,15 @@ def test_an_unused_placeholder_postgres_password_is_not_refused() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def alembic_lines(output: str) -> list[dict[str, Any]]:
+    """What alembic/env.py logged, from the JSON lines on stdout (Alembic's own `current`
+    prints its answer as a plain line among them)."""
+    return lines_of(
+        json_lines("\n".join(line for line in output.splitlines() if line.startswith("{"))),
+        logger="alembic.env",
+    )
+
+
 def test_alembic_current_reports_the_revision_without_claiming_a_migration(
     tmp_path: Path,
 ) -> None:
@@ -131,8 +147,9 @@ def test_alembic_current_reports_the_revision_without_claiming_a_migration(
     result = run_command(["alembic", "current"], clean_env(DATABASE_URL=url), timeout=60)
 
     assert result.returncode == 0, result.stderr
-    assert "migrated" not in result.stderr, result.stderr
-    assert f"database {url} at revision" in result.stderr, result.stderr
+    [line] = alembic_lines(result.stdout)
+    assert line["message"] == f"database {url} at revision {head_revision()}", line
+    assert line["revision_before"] == line["revision_after"] == head_revision(), line
 
 
 def test_alembic_upgrade_reports_the_revisions_before_and_after(tmp_path: Path) -> None:
@@ -141,6 +158,24 @@ def test_alembic_upgrade_reports_the_revisions_before_and_after(tmp_path: Path) 
     first = run_command(["alembic", "upgrade", "head"], clean_env(DATABASE_URL=url), 60)
     again = run_command(["alembic", "upgrade", "head"], clean_env(DATABASE_URL=url), 60)
 
-    assert "from revision None to" in first.stderr, first.stderr
-    assert "migrated" not in again.stderr, again.stderr
-    assert " at revision " in again.stderr, again.stderr
+    [migrated] = alembic_lines(first.stdout)
+    assert (
+        f"migrated database {url} from revision None to {head_revision()}" == (migrated["message"])
+    ), migrated
+    assert (migrated["revision_before"], migrated["revision_after"]) == (None, head_revision())
+    assert (migrated["step"], migrated["outcome"]) == ("migrate", "ok"), migrated
+    [unchanged] = alembic_lines(again.stdout)
+    assert "migrated" not in unchanged["message"], unchanged
+    assert unchanged["revision_before"] == unchanged["revision_after"] == head_revision()
+
+
+def test_alembic_logs_text_when_asked(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "text.db")
+
+    result = run_command(
+        ["alembic", "upgrade", "head"], clean_env(DATABASE_URL=url, LOG_FORMAT="text"), 60
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"INFO [alembic.env] migrated database {url} from revision None to" in result.stdout
+    assert not [line for line in result.stdout.splitlines() if line.startswith("{")], result.stdout

@@ -6,12 +6,13 @@ repeated and concurrent runs.
 """
 
 import contextlib
-import re
+import json
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pymysql
@@ -21,11 +22,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from app.core.config import normalise_database_url
+from app.db.locks import PRESTART_LOCK_KEY
 from app.db.migrations import PROJECT_ROOT, head_revision
 from app.models import User
 from app.recipe_data import RECIPES
-from bench.databases import sqlite_url, throwaway_database
-from bench.servers import SCRIPTS, clean_env, free_port, run_script
+from bench.databases import libpq_url, sqlite_url, throwaway_database
+from bench.servers import SCRIPTS, clean_env, free_port, run_script, wait_until
 from tests.utils.cluster import (
     PASSWORD,
     ThrowawayCluster,
@@ -33,6 +35,7 @@ from tests.utils.cluster import (
     require_mariadbd,
     require_pg_bin,
 )
+from tests.utils.logs import json_lines
 
 # Every test here starts prestart processes (about a second each) or a database cluster.
 pytestmark = pytest.mark.slow
@@ -135,28 +138,33 @@ def _assert_ready_and_seeded_once(url: str, superuser: str, output: str) -> None
     assert Counter(tuple(row) for row in recipes) == expected, state
 
 
+def _log_lines(output: str) -> list[dict[str, Any]]:
+    """The JSON lines the steps logged (one object per line on stdout)."""
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
 def _last_error_line(output: str) -> str:
-    errors = [line for line in output.splitlines() if " ERROR " in line]
-    assert errors, f"no ERROR line logged:\n{output}"
-    return errors[-1]
+    errors = [line["message"] for line in _log_lines(output) if line["level"] == "error"]
+    assert errors, f"no error line logged:\n{output}"
+    return str(errors[-1])
+
+
+def _step(output: str, step: str) -> dict[str, Any]:
+    """The closing line of a prestart step (wait, migrate, seed)."""
+    lines = [line for line in _log_lines(output) if line.get("step") == step]
+    assert len(lines) == 1, f"{len(lines)} closing lines of the {step} step:\n{output}"
+    return lines[0]
 
 
 def _logged_revisions(output: str) -> tuple[str, str]:
-    """The revisions before and after the migration step, from alembic/env.py's log line."""
-    migrated = re.search(r"migrated database \S+ from revision (\S+) to (\S+)$", output, re.M)
-    if migrated:
-        return migrated[1], migrated[2]
-    unchanged = re.search(r"\[alembic\.env\] database \S+ at revision (\S+)$", output, re.M)
-    assert unchanged, f"no revision logged by the migration step:\n{output}"
-    return unchanged[1], unchanged[1]
+    """The revisions before and after the migration step, from alembic/env.py's line."""
+    migrated = _step(output, "migrate")
+    return str(migrated["revision_before"]), str(migrated["revision_after"])
 
 
 def _rows_added(output: str) -> int:
-    if "initial data: already seeded, nothing to do" in output:
-        return 0
-    found = re.search(r"initial data inserted \((\d+) rows\)", output)
-    assert found, f"the seed step did not report:\n{output}"
-    return int(found[1])
+    rows: int = _step(output, "seed")["rows_added"]
+    return rows
 
 
 def test_prestart_waits_for_a_database_that_comes_up_late(
@@ -210,9 +218,10 @@ def test_prestart_waits_for_an_unreachable_database_then_gives_up_after_max_wait
     code, output = _run_prestart(env, timeout=60)
     elapsed = time.monotonic() - started
 
-    assert code != 0, output
+    assert code == 1, output
     assert 3 <= elapsed < 3 + 10, f"gave up after {elapsed:.1f}s\n{output}"
     assert "not accepting connections yet" in output, output
+    assert _step(output, "wait")["outcome"] == "gave_up", output
     last_error = _last_error_line(output)
     assert "gave up waiting" in last_error, output
     if where == "closed-port":
@@ -325,11 +334,12 @@ def test_prestart_stops_at_once_on_a_configuration_error(
     code, output = _run_prestart(env, timeout=60)
     elapsed = time.monotonic() - started
 
-    assert code != 0, output
+    assert code == 1, output
+    assert _step(output, "wait")["outcome"] == "refused", output
     assert elapsed < 15, f"took {elapsed:.1f}s to give up on a fatal error\n{output}"
     assert "not accepting connections yet" not in output, f"a fatal error was retried\n{output}"
     assert "not retrying" in _last_error_line(output), output
-    assert expected_message in output, output
+    assert expected_message in _last_error_line(output), output
     _assert_password_hidden(output, PASSWORD, wrong_password)
 
 
@@ -548,3 +558,94 @@ def test_prestart_stops_at_once_on_a_mariadb_configuration_error(
     assert "not retrying" in _last_error_line(output), output
     assert expected_message in output, output
     _assert_password_hidden(output, PASSWORD, wrong_password)
+
+
+# --- What the job tells an operator ---------------------------------------------------------
+
+
+def test_prestart_logs_each_step_as_a_json_line_with_its_outcome_and_duration(
+    postgres_admin_url: str,
+) -> None:
+    with throwaway_database(postgres_admin_url, prefix="prestart_json") as url:
+        first = run_script("prestart.sh", clean_env(DATABASE_URL=url), timeout=60)
+        again = run_script("prestart.sh", clean_env(DATABASE_URL=url), timeout=60)
+
+    for result in (first, again):
+        assert result.returncode == 0, _output(result.stdout, result.stderr)
+        lines = json_lines(result.stdout)  # every line on stdout is a JSON object
+        steps = [line for line in lines if "step" in line]
+        assert [line["step"] for line in steps] == ["wait", "migrate", "seed"], steps
+        for line in steps:
+            assert line["outcome"] == "ok", line
+            assert isinstance(line["duration_ms"], float), line
+            assert line["duration_ms"] >= 0, line
+            assert line["level"] == "info", line
+            assert isinstance(line["pid"], int), line
+        assert "request_id" not in str(lines), "no request is being served"
+        migrated = steps[1]
+        assert isinstance(migrated["lock_wait_ms"], float), migrated
+        assert url.split("@")[-1] in migrated["message"], "the line names the database"
+    first_migration, second_migration = (
+        _step(first.stdout, "migrate"),
+        _step(again.stdout, "migrate"),
+    )
+    assert (first_migration["revision_before"], first_migration["revision_after"]) == (
+        None,
+        head_revision(),
+    )
+    assert second_migration["revision_before"] == second_migration["revision_after"]
+    assert _step(first.stdout, "seed")["rows_added"] == SEED_ROWS
+    assert _step(again.stdout, "seed")["rows_added"] == 0
+
+
+def test_prestart_says_how_long_it_waited_for_another_jobs_lock(postgres_admin_url: str) -> None:
+    held_after_it_queued = 1.5
+    with throwaway_database(postgres_admin_url, prefix="prestart_lock") as url:
+        holder = psycopg2.connect(libpq_url(url))
+        holder.autocommit = True
+        process = None
+        try:
+            with holder.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", (PRESTART_LOCK_KEY,))
+
+                def migration_waits() -> bool:
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_lock%'"
+                    )
+                    row = cursor.fetchone()
+                    return row is not None and row[0] == 1
+
+                process = _start_prestart(clean_env(DATABASE_URL=url))
+                assert wait_until(migration_waits, timeout=60), "the migration never queued"
+                time.sleep(held_after_it_queued)
+        finally:
+            holder.close()  # the lock goes with the session
+        assert process is not None
+        code, output = _finish(process, timeout=60)
+
+    assert code == 0, output
+    migrated = _step(output, "migrate")
+    assert migrated["lock_wait_ms"] >= held_after_it_queued * 1000, migrated
+    assert migrated["duration_ms"] >= migrated["lock_wait_ms"], migrated
+
+
+def test_prestart_exits_255_when_the_database_is_at_a_revision_this_release_lacks(
+    tmp_path: Path,
+) -> None:
+    """What rolling back to an older image after a newer one migrated looks like."""
+    url = sqlite_url(tmp_path / "newer.db")
+    code, output = _run_prestart(clean_env(DATABASE_URL=url))
+    assert code == 0, output
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+
+    code, output = _run_prestart(clean_env(DATABASE_URL=url))
+
+    assert code == 255, output
+    failed = _step(output, "migrate")
+    assert (failed["outcome"], failed["revision_before"]) == ("failed", "9999"), failed
+    assert "Can't locate revision identified by '9999'" in failed["message"], failed
+    assert "seed" not in {line.get("step") for line in _log_lines(output)}, output

@@ -16,7 +16,12 @@ class _BodyTooLarge(HTTPException):
 
 class BodySizeLimit:
     """A plain ASGI middleware: a declared length over the limit is refused before the body is
-    read; a streamed body is counted as it arrives and refused once it passes the limit."""
+    read; a streamed body is counted as it arrives and refused once it passes the limit.
+
+    Only a streamed body (Transfer-Encoding) is wrapped and counted: the server delivers no more
+    than a declared Content-Length, and a request with neither has no body. Most requests, GETs
+    first, then pass through without wrappers around `receive` and `send`.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -26,9 +31,12 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared, streamed = _body_headers(scope)
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send)
+            return
+        if not streamed:
+            await self.app(scope, receive, send)
             return
         received = 0
         response_started = False
@@ -60,11 +68,17 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _body_headers(scope: Scope) -> tuple[int | None, bool]:
+    """The declared Content-Length (None when absent or not a number), and whether the body
+    comes with a Transfer-Encoding (streamed, its length unknown)."""
+    declared: int | None = None
+    streamed = False
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None
-    return None
+                declared = None
+        elif name == b"transfer-encoding":
+            streamed = True
+    return declared, streamed

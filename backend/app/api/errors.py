@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from app.core.errors import AppError, InvalidReference, NotAuthenticated, TooManyLoginFailures
+from app.core.metrics import Metrics
 from app.db.errors import database_unavailable
 from app.schemas.errors import ErrorMessage
 
@@ -79,14 +80,33 @@ async def starlette_error_handler(request: Request, exc: Exception) -> JSONRespo
 async def database_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
     """A lost connection, a refused one, a timeout or a locked SQLite file: retryable, so 503.
 
-    The driver's message can name hosts and users; it goes to the log, never to the client.
+    The driver's message can name hosts and users; it goes to the log (on the request's id),
+    never to the client.
     """
+    # "pool": no connection or database thread came free in time, this worker is saturated;
+    # "database": the database refused, dropped or timed out the work.
+    cause = "pool" if isinstance(exc, PoolTimeoutError) else "database"
     logger.warning(
-        "database error on %s %s: %s", request.method, request.url.path, exc.__class__.__name__
+        "database unavailable (%s): %s",
+        exc.__class__.__name__,
+        _reason(request, exc),
+        extra={"cause": cause},
     )
+    metrics: Metrics | None = request.app.state.metrics
+    if metrics is not None:
+        metrics.database_unavailable.labels(cause).inc()
     return JSONResponse(
         {"detail": DATABASE_UNAVAILABLE}, status_code=503, headers={"Retry-After": "1"}
     )
+
+
+def _reason(request: Request, exc: Exception) -> str:
+    """The first line of the driver's message, without the database password should it appear."""
+    original = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(original).strip().splitlines()
+    reason = lines[0].strip() if lines else ""
+    password = request.app.state.engine.url.password
+    return reason.replace(password, "***") if password else reason
 
 
 def _json_safe(value: Any) -> Any:

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     PRESTART_RETRY_INTERVAL: float = Field(default=1, gt=0)
 
     LOG_LEVEL: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # One JSON object per line for log collectors; scripts/dev.sh asks for text.
+    LOG_FORMAT: Literal["json", "text"] = "json"
+    # Prometheus metrics at /metrics (keep that path off the public host: docs/operations.md).
+    METRICS_ENABLED: bool = True
 
     # HTTP
     DOCS_ENABLED: bool = True
@@ -112,9 +116,9 @@ class Settings(BaseSettings):
     GUNICORN_KEEPALIVE: int = 5
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
 
-    @field_validator("LOG_LEVEL", mode="before")
+    @field_validator("LOG_LEVEL", "LOG_FORMAT", mode="before")
     @classmethod
-    def _lowercase_level(cls, value: object) -> object:
+    def _lowercase(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
     @field_validator("CORS_ORIGINS", mode="before")

@@ -9,6 +9,7 @@ across all of them. Here a route hands its whole unit of work to `Database.read`
 """
 
 import asyncio
+import contextvars
 import fcntl
 import os
 import threading
@@ -134,7 +135,9 @@ class Database:
             return work(connection, *args, **kwargs)
 
     async def _in_thread(self, in_transaction: Callable[[], T]) -> T:
-        queued = self._executor.submit(in_transaction)
+        # Executor threads do not inherit the caller's context variables: run the unit in a copy
+        # of the request's, so that what it logs carries the request id.
+        queued = self._executor.submit(contextvars.copy_context().run, in_transaction)
         timed_out = False
 
         def give_up() -> None:
