@@ -151,7 +151,7 @@ def test_database_stopped_gives_503_quickly_and_service_resumes_when_it_is_back(
 ) -> None:
     base = server.base_url
     auth = writer.headers
-    cluster.stop("fast")  # terminates the pooled connections: pre-ping must notice
+    cluster.stop("fast")  # terminates the pooled connections: the first use of each must notice
     limit = CONNECT_TIMEOUT + MARGIN
 
     for send in (
