@@ -39,7 +39,7 @@ class TokenSigner:
     """Issues and reads the bearer tokens: `sub` is the user's id.
 
     A client sends the same token with each request until it expires, and checking its
-    signature costs more than the rest of a request's own work (docs/performance.md). So each
+    signature again each time is a measurable part of a write (docs/performance.md). So each
     worker remembers the tokens it has verified (a bounded number, least recently used first
     out) with their expiry, which is checked on every use.
     """
