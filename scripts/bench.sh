@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The benchmark: the stack against a bare ASGI ceiling on the same queries, on PostgreSQL
-# (BENCH_DATABASE_URL, default the local server; a throwaway database is created in it) and on
-# SQLite. Prints the tables and writes them as JSON under bench/results/.
-# Usage: scripts/bench.sh [--quick | --large] [--rows N] [--seconds S] [--rounds R]
+# The benchmark: the stack against a bare ASGI ceiling doing the least work each request needs,
+# on PostgreSQL (BENCH_DATABASE_URL, default the local server; a throwaway database is created in
+# it) and on SQLite, or on MariaDB (--database mariadb, BENCH_MYSQL_URL). Prints the tables and
+# writes them as JSON under bench/results/ (docs/performance.md explains them).
+# Usage: scripts/bench.sh [--quick | --large] [--database postgresql|mariadb] [--rows N]
+#        [--seconds S] [--rounds R] [--skip-sqlite]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
