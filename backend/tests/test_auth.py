@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -534,13 +535,15 @@ def test_a_remembered_token_still_expires(
 ) -> None:
     """The worker remembers a verified token, but checks its expiry on every use."""
     settings: Settings = app.state.settings
-    signer = TokenSigner(settings.signing_key, timedelta(seconds=1))
+    # `exp` is in whole seconds, rounded down: 3 s of lifetime leave the first request at least 2.
+    signer = TokenSigner(settings.signing_key, timedelta(seconds=3))
     token = signer.issue(cook.id)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
     app.state.tokens = signer
     headers = {"Authorization": f"Bearer {token}"}
 
     first = anonymous.get("/user/me", headers=headers)
-    time.sleep(1.1)
+    time.sleep(max(0.0, expires_at - time.time()) + 0.2)
     later = anonymous.get("/user/me", headers=headers)
 
     assert first.status_code == 200, first.text
