@@ -26,17 +26,22 @@ def alembic_config() -> Config:
 
 
 @lru_cache
+def repository_revisions() -> ScriptDirectory:
+    """The revisions in `alembic/versions/`, parsed once: the files do not change at run time."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
+@lru_cache
 def head_revision() -> str | None:
-    """The newest revision in the repository (read once: the files do not change at run time)."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    """The newest revision in the repository."""
+    return repository_revisions().get_current_head()
 
 
 @lru_cache
 def known_revisions() -> frozenset[str]:
     """Every revision in the repository: one the database has that is not among them was made
     by a newer release."""
-    script = ScriptDirectory.from_config(alembic_config())
-    return frozenset(revision.revision for revision in script.walk_revisions())
+    return frozenset(revision.revision for revision in repository_revisions().walk_revisions())
 
 
 def current_revision(connection: Connection) -> str | None:
